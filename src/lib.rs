@@ -1,0 +1,10 @@
+#![doc = "baseplate-redis (work in progress)"]
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+mod error;
+pub mod pool;
+pub mod sink;
+pub mod span;
+
+pub use error::{Error, Result};

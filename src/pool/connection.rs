@@ -1,0 +1,98 @@
+//! The connection a backend hands out, and what happens when it is given back.
+
+use std::fmt;
+
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// How a connection is given back to its backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Release {
+    /// The connection is clean: it may serve the next caller.
+    Reuse,
+    /// The connection may hold stale state (a reply still in flight, a WATCH, a SELECT) or
+    /// reported an unrecoverable error: close it instead of reusing it.
+    Discard,
+}
+
+type ReleaseHook = Box<dyn FnOnce(Release) + Send>;
+
+/// A connection checked out of a [`PoolBackend`](super::PoolBackend).
+///
+/// It forwards `redis::aio::ConnectionLike`, so any redis command runs on it. Dropping it gives
+/// it back: reused, unless [`discard`](Self::discard) was called.
+pub struct PooledConnection {
+    conn: Box<dyn ConnectionLike + Send>,
+    release: Option<ReleaseHook>,
+    mode: Release,
+}
+
+impl PooledConnection {
+    /// Wraps any connection; nothing happens when it is dropped but dropping `conn`.
+    pub fn new(conn: impl ConnectionLike + Send + 'static) -> Self {
+        PooledConnection {
+            conn: Box::new(conn),
+            release: None,
+            mode: Release::Reuse,
+        }
+    }
+
+    /// Wraps a connection and calls `release` once when it is given back.
+    pub fn with_release(
+        conn: impl ConnectionLike + Send + 'static,
+        release: impl FnOnce(Release) + Send + 'static,
+    ) -> Self {
+        PooledConnection {
+            conn: Box::new(conn),
+            release: Some(Box::new(release)),
+            mode: Release::Reuse,
+        }
+    }
+
+    /// Marks the connection as not reusable: it is closed when given back.
+    pub fn discard(&mut self) {
+        self.mode = Release::Discard;
+    }
+
+    /// Whether the connection will be discarded when given back.
+    pub fn is_discarded(&self) -> bool {
+        self.mode == Release::Discard
+    }
+}
+
+impl fmt::Debug for PooledConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("db", &self.conn.get_db())
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PooledConnection {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release(self.mode);
+        }
+    }
+}
+
+impl ConnectionLike for PooledConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.conn.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        self.conn.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}

@@ -1,0 +1,45 @@
+//! Where connections come from: the [`PoolBackend`] trait, its state, and the backends.
+//!
+//! A backend hands out two kinds of connection:
+//! - **shared** ones for ordinary commands: several callers multiplex commands over one
+//!   socket, which is what makes an instrumented client as fast as a raw multiplexed
+//!   `redis-rs` connection;
+//! - **exclusive** ones for commands that block the socket (BLPOP…) or change its state
+//!   (WATCH, SELECT…): the caller has the socket to itself until it drops the connection.
+//!
+//! Both count against the same `max_connections` limit.
+
+mod connection;
+// mod mobc_backend;
+mod state;
+
+pub use connection::{PooledConnection, Release};
+// pub use mobc_backend::MobcBackend;
+pub use state::PoolState;
+
+use async_trait::async_trait;
+
+use crate::Result;
+
+/// A source of Redis connections. Implemented by the real mobc-backed pool, by the in-memory
+/// backend, and (with the `mock` feature) by mockall's `MockPoolBackend`.
+#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
+#[async_trait]
+pub trait PoolBackend: Send + Sync + std::fmt::Debug {
+    /// A connection for ordinary commands. It may be shared with other callers; dropping it
+    /// never closes a socket that others use.
+    async fn shared(&self) -> Result<PooledConnection>;
+
+    /// A connection for this caller alone (blocking commands, WATCH transactions, state
+    /// changes). Waits, bounded by the pool's wait timeout, when all are in use.
+    async fn exclusive(&self) -> Result<PooledConnection>;
+
+    /// How many connections exist and how many are in use, now.
+    fn state(&self) -> PoolState;
+
+    /// The database number commands run against.
+    fn database(&self) -> i64;
+
+    /// Where the connections go, without credentials (for errors, logs and span tags).
+    fn address(&self) -> String;
+}

@@ -1,0 +1,373 @@
+//! Spans: a server span per request, child spans per Redis command or pipeline, and the
+//! observers that see them.
+//!
+//! A [`Span`] reports its start, tags and end (with the error, if any) to every
+//! [`SpanObserver`] registered on the [`Baseplate`](crate::Baseplate). With no observer a
+//! span costs nothing: the Redis handle does not even build its name.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod recording;
+mod tracing_bridge;
+
+pub use recording::{RecordedSpan, RecordingObserver};
+pub use tracing_bridge::TracingObserver;
+
+/// Whether a span serves a request, or is work done on the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpanKind {
+    /// The span of a whole incoming request.
+    Server,
+    /// A call to another service, such as one Redis command or pipeline.
+    Client,
+    /// Local work inside a request.
+    Local,
+}
+
+/// A tag's value.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum TagValue {
+    /// Text.
+    Str(Cow<'static, str>),
+    /// An integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// A float.
+    Float(f64),
+}
+
+impl fmt::Display for TagValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TagValue::Str(s) => f.write_str(s),
+            TagValue::Int(i) => write!(f, "{i}"),
+            TagValue::Bool(b) => write!(f, "{b}"),
+            TagValue::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+impl From<&'static str> for TagValue {
+    fn from(s: &'static str) -> Self {
+        TagValue::Str(Cow::Borrowed(s))
+    }
+}
+
+impl From<String> for TagValue {
+    fn from(s: String) -> Self {
+        TagValue::Str(Cow::Owned(s))
+    }
+}
+
+impl From<i64> for TagValue {
+    fn from(i: i64) -> Self {
+        TagValue::Int(i)
+    }
+}
+
+impl From<bool> for TagValue {
+    fn from(b: bool) -> Self {
+        TagValue::Bool(b)
+    }
+}
+
+impl From<f64> for TagValue {
+    fn from(x: f64) -> Self {
+        TagValue::Float(x)
+    }
+}
+
+/// Trace identity coming from the caller of a request (e.g. from its headers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TraceInfo {
+    /// The trace this request belongs to.
+    pub trace_id: u64,
+    /// The caller's span, which becomes the server span's parent.
+    pub parent_id: Option<u64>,
+    /// The id for the server span (a new one is made when `None`).
+    pub span_id: Option<u64>,
+    /// Whether the caller sampled the trace.
+    pub sampled: Option<bool>,
+}
+
+impl TraceInfo {
+    /// Trace info from the caller's trace and span ids.
+    pub fn from_parent(trace_id: u64, parent_id: Option<u64>) -> Self {
+        TraceInfo {
+            trace_id,
+            parent_id,
+            span_id: None,
+            sampled: None,
+        }
+    }
+
+    /// Trace info for a new trace, with fresh random ids.
+    pub fn new_root() -> Self {
+        TraceInfo::from_parent(new_id(), None)
+    }
+}
+
+/// What an observer learns about a span when it starts.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct SpanInfo<'a> {
+    /// The trace id, shared by every span of a request.
+    pub trace_id: u64,
+    /// This span's id.
+    pub span_id: u64,
+    /// The parent span's id; `None` for a root span.
+    pub parent_id: Option<u64>,
+    /// The span's name, e.g. `foo.GET` or `foo.pipeline_bar`.
+    pub name: &'a str,
+    /// What kind of span this is.
+    pub kind: SpanKind,
+}
+
+/// Sees spans start. Register observers with
+/// [`Baseplate::register`](crate::Baseplate::register).
+pub trait SpanObserver: Send + Sync {
+    /// A span started. Return a recorder to be told its tags and end, or `None` to ignore it.
+    fn on_start(&self, span: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>>;
+}
+
+/// Follows one span from start to end, for one observer.
+pub trait SpanRecorder: Send {
+    /// A tag was set on the span.
+    fn on_tag(&mut self, key: &str, value: &TagValue);
+    /// The span ended, after `duration`; `error` is set when the work failed.
+    fn on_finish(self: Box<Self>, duration: Duration, error: Option<&dyn std::error::Error>);
+}
+
+/// The observers of a [`Baseplate`](crate::Baseplate), shared by all its spans.
+pub type Observers = Arc<[Arc<dyn SpanObserver>]>;
+
+/// What a child span needs from its parent: ids and observers. Cheap to clone.
+#[derive(Clone)]
+pub struct SpanContext {
+    trace_id: u64,
+    span_id: u64,
+    observers: Observers,
+}
+
+impl SpanContext {
+    /// A context with no observers and fresh ids, for objects used outside any request.
+    pub fn detached() -> Self {
+        SpanContext {
+            trace_id: new_id(),
+            span_id: new_id(),
+            observers: Arc::new([]),
+        }
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> u64 {
+        self.trace_id
+    }
+
+    /// The span id children get as their parent id.
+    pub fn span_id(&self) -> u64 {
+        self.span_id
+    }
+
+    /// Whether any observer watches spans: when false, callers may skip building spans.
+    pub fn is_observed(&self) -> bool {
+        !self.observers.is_empty()
+    }
+
+    /// Starts a child span.
+    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+        Span::start(
+            name.into(),
+            kind,
+            self.trace_id,
+            new_id(),
+            Some(self.span_id),
+            self.observers.clone(),
+        )
+    }
+}
+
+impl fmt::Debug for SpanContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanContext")
+            .field("trace_id", &self.trace_id)
+            .field("span_id", &self.span_id)
+            .field("observers", &self.observers.len())
+            .finish()
+    }
+}
+
+/// A span: a named piece of work with a start, tags, and an end.
+///
+/// End it with [`finish`](Self::finish) or [`finish_with_error`](Self::finish_with_error).
+/// A span dropped without being finished (its future was cancelled) ends with an error
+/// saying so.
+pub struct Span {
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    context: SpanContext,
+    parent_id: Option<u64>,
+    start: Instant,
+    recorders: Vec<Box<dyn SpanRecorder>>,
+    finished: bool,
+}
+
+/// The span of a whole request, made by
+/// [`Baseplate::make_server_span`](crate::Baseplate::make_server_span).
+pub type ServerSpan = Span;
+
+#[derive(Debug, thiserror::Error)]
+#[error("span dropped before it finished (its work was cancelled)")]
+struct Cancelled;
+
+impl Span {
+    /// Starts a root server span for an incoming request.
+    pub fn server(name: impl Into<Cow<'static, str>>, trace: TraceInfo, observers: Observers) -> Self {
+        Span::start(
+            name.into(),
+            SpanKind::Server,
+            trace.trace_id,
+            trace.span_id.unwrap_or_else(new_id),
+            trace.parent_id,
+            observers,
+        )
+    }
+
+    fn start(
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        trace_id: u64,
+        span_id: u64,
+        parent_id: Option<u64>,
+        observers: Observers,
+    ) -> Self {
+        let info = SpanInfo {
+            trace_id,
+            span_id,
+            parent_id,
+            name: &name,
+            kind,
+        };
+        let recorders = observers.iter().filter_map(|o| o.on_start(&info)).collect();
+        Span {
+            name,
+            kind,
+            context: SpanContext {
+                trace_id,
+                span_id,
+                observers,
+            },
+            parent_id,
+            start: Instant::now(),
+            recorders,
+            finished: false,
+        }
+    }
+
+    /// The span's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The span's kind.
+    pub fn kind(&self) -> SpanKind {
+        self.kind
+    }
+
+    /// The trace id.
+    pub fn trace_id(&self) -> u64 {
+        self.context.trace_id
+    }
+
+    /// This span's id.
+    pub fn span_id(&self) -> u64 {
+        self.context.span_id
+    }
+
+    /// The parent's id, if any.
+    pub fn parent_id(&self) -> Option<u64> {
+        self.parent_id
+    }
+
+    /// What children of this span need.
+    pub fn context(&self) -> &SpanContext {
+        &self.context
+    }
+
+    /// Starts a child span.
+    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+        self.context.child(name, kind)
+    }
+
+    /// Sets a tag, seen by every observer of this span.
+    pub fn set_tag(&mut self, key: &str, value: impl Into<TagValue>) {
+        if self.recorders.is_empty() {
+            return;
+        }
+        let value = value.into();
+        for recorder in &mut self.recorders {
+            recorder.on_tag(key, &value);
+        }
+    }
+
+    /// Ends the span successfully.
+    pub fn finish(mut self) {
+        self.end(None);
+    }
+
+    /// Ends the span with the error that made its work fail.
+    pub fn finish_with_error(mut self, error: &dyn std::error::Error) {
+        self.end(Some(error));
+    }
+
+    /// Ends the span with a result's error, if it has one.
+    pub fn finish_with<T, E: std::error::Error>(self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => self.finish(),
+            Err(e) => self.finish_with_error(e),
+        }
+    }
+
+    fn end(&mut self, error: Option<&dyn std::error::Error>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let duration = self.start.elapsed();
+        for recorder in self.recorders.drain(..) {
+            recorder.on_finish(duration, error);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.end(Some(&Cancelled));
+        }
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("trace_id", &self.context.trace_id)
+            .field("span_id", &self.context.span_id)
+            .field("parent_id", &self.parent_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random non-zero 64-bit id.
+pub(crate) fn new_id() -> u64 {
+    fastrand::u64(1..)
+}
