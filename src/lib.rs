@@ -1,6 +1,7 @@
 #![doc = "baseplate-redis (work in progress)"]
 #![warn(missing_docs, unreachable_pub)]
 
+mod command;
 pub mod config;
 mod error;
 pub mod pool;

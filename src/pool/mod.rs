@@ -10,11 +10,16 @@
 //! Both count against the same `max_connections` limit.
 
 mod connection;
-// mod mobc_backend;
+mod guarded;
+mod mobc_backend;
+mod options;
 mod state;
 
 pub use connection::{PooledConnection, Release};
-// pub use mobc_backend::MobcBackend;
+pub use mobc_backend::MobcBackend;
+pub use options::{
+    PoolOptions, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT,
+};
 pub use state::PoolState;
 
 use async_trait::async_trait;

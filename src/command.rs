@@ -1,0 +1,183 @@
+//! What a command does to its connection: ordinary, blocking, or state-changing.
+//!
+//! Ordinary commands share multiplexed connections. Blocking commands hold their socket
+//! until they return, and state-changing ones (WATCH, MULTI, SELECT…) alter it for later
+//! commands, so both need a connection of their own.
+
+use std::time::Duration;
+
+use redis::{Arg, Cmd};
+
+/// How a command uses its connection.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum CommandClass {
+    /// Can share a multiplexed connection.
+    Ordinary,
+    /// Blocks the connection for up to `timeout` (`None`: possibly forever).
+    Blocking { timeout: Option<Duration> },
+    /// Starts connection state that later commands depend on (WATCH, MULTI).
+    BeginsState,
+    /// Ends that state (EXEC, DISCARD, UNWATCH).
+    EndsState,
+    /// Changes the connection for good (SELECT, AUTH, CLIENT SETNAME, SUBSCRIBE…).
+    ChangesConnection,
+}
+
+/// The command's name (its first argument), as sent.
+pub(crate) fn command_name(cmd: &Cmd) -> &[u8] {
+    match cmd.args_iter().next() {
+        Some(Arg::Simple(name)) => name,
+        _ => b"",
+    }
+}
+
+/// Classifies a command by its name (and, for blocking ones, its timeout argument).
+pub(crate) fn classify(cmd: &Cmd) -> CommandClass {
+    let name = command_name(cmd);
+    let mut upper = [0u8; 16];
+    if name.len() > upper.len() {
+        return CommandClass::Ordinary;
+    }
+    for (u, c) in upper.iter_mut().zip(name) {
+        *u = c.to_ascii_uppercase();
+    }
+    let name = &upper[..name.len()];
+    match name {
+        b"BLPOP" | b"BRPOP" | b"BZPOPMIN" | b"BZPOPMAX" => blocking(last_arg_seconds(cmd)),
+        b"BRPOPLPUSH" | b"BLMOVE" => blocking(last_arg_seconds(cmd)),
+        b"BLMPOP" | b"BZMPOP" => blocking(arg_seconds(cmd, 1)),
+        b"XREAD" | b"XREADGROUP" => match option_millis(cmd, b"BLOCK") {
+            Some(timeout) => blocking(timeout),
+            None => CommandClass::Ordinary,
+        },
+        b"WAIT" | b"WAITAOF" => blocking(last_arg_millis(cmd)),
+        b"WATCH" | b"MULTI" => CommandClass::BeginsState,
+        b"EXEC" | b"DISCARD" | b"UNWATCH" => CommandClass::EndsState,
+        b"SELECT" | b"AUTH" | b"HELLO" | b"RESET" | b"SUBSCRIBE" | b"PSUBSCRIBE"
+        | b"SSUBSCRIBE" | b"MONITOR" | b"READONLY" | b"READWRITE" | b"SWAPDB" => {
+            CommandClass::ChangesConnection
+        }
+        b"CLIENT" => match arg_upper(cmd, 1).as_deref() {
+            Some(b"SETNAME" | b"TRACKING" | b"REPLY" | b"NO-EVICT" | b"NO-TOUCH" | b"SETINFO") => {
+                CommandClass::ChangesConnection
+            }
+            _ => CommandClass::Ordinary,
+        },
+        _ => CommandClass::Ordinary,
+    }
+}
+
+fn blocking(timeout: Option<Option<Duration>>) -> CommandClass {
+    // An unparsable timeout is Redis's to reject; treat it as "may block forever".
+    CommandClass::Blocking {
+        timeout: timeout.flatten(),
+    }
+}
+
+fn simple_args(cmd: &Cmd) -> impl Iterator<Item = &[u8]> {
+    cmd.args_iter().filter_map(|a| match a {
+        Arg::Simple(bytes) => Some(bytes),
+        _ => None,
+    })
+}
+
+fn arg_upper(cmd: &Cmd, index: usize) -> Option<Vec<u8>> {
+    simple_args(cmd)
+        .nth(index)
+        .map(|a| a.to_ascii_uppercase())
+}
+
+/// `Some(None)` means "blocks forever" (a zero timeout); `None` means unparsable.
+fn seconds(arg: &[u8]) -> Option<Option<Duration>> {
+    let seconds: f64 = std::str::from_utf8(arg).ok()?.trim().parse().ok()?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return None;
+    }
+    Some((seconds > 0.0).then(|| Duration::from_secs_f64(seconds.min(1e9))))
+}
+
+fn millis(arg: &[u8]) -> Option<Option<Duration>> {
+    let millis: u64 = std::str::from_utf8(arg).ok()?.trim().parse().ok()?;
+    Some((millis > 0).then(|| Duration::from_millis(millis)))
+}
+
+fn last_arg_seconds(cmd: &Cmd) -> Option<Option<Duration>> {
+    simple_args(cmd).last().and_then(seconds)
+}
+
+fn last_arg_millis(cmd: &Cmd) -> Option<Option<Duration>> {
+    simple_args(cmd).last().and_then(millis)
+}
+
+fn arg_seconds(cmd: &Cmd, index: usize) -> Option<Option<Duration>> {
+    simple_args(cmd).nth(index).and_then(seconds)
+}
+
+fn option_millis(cmd: &Cmd, option: &[u8]) -> Option<Option<Option<Duration>>> {
+    let mut args = simple_args(cmd);
+    while let Some(arg) = args.next() {
+        if arg.eq_ignore_ascii_case(option) {
+            return Some(args.next().and_then(millis));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn class(args: &[&str]) -> CommandClass {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        classify(&cmd)
+    }
+
+    #[test]
+    fn ordinary_commands_share() {
+        assert_eq!(class(&["GET", "k"]), CommandClass::Ordinary);
+        assert_eq!(class(&["set", "k", "v"]), CommandClass::Ordinary);
+        assert_eq!(class(&["XREAD", "STREAMS", "s", "0"]), CommandClass::Ordinary);
+        assert_eq!(class(&["CLIENT", "LIST"]), CommandClass::Ordinary);
+        assert_eq!(class(&["A_VERY_LONG_COMMAND_NAME_INDEED"]), CommandClass::Ordinary);
+    }
+
+    #[test]
+    fn blocking_commands_carry_their_timeout() {
+        let two = Some(Duration::from_secs(2));
+        assert_eq!(class(&["BLPOP", "a", "b", "2"]), CommandClass::Blocking { timeout: two });
+        assert_eq!(
+            class(&["brpop", "a", "0.5"]),
+            CommandClass::Blocking {
+                timeout: Some(Duration::from_millis(500))
+            }
+        );
+        assert_eq!(class(&["BLPOP", "a", "0"]), CommandClass::Blocking { timeout: None });
+        assert_eq!(class(&["BLPOP", "a", "x"]), CommandClass::Blocking { timeout: None });
+        assert_eq!(
+            class(&["BLMOVE", "a", "b", "LEFT", "RIGHT", "2"]),
+            CommandClass::Blocking { timeout: two }
+        );
+        assert_eq!(
+            class(&["BLMPOP", "2", "1", "a", "LEFT"]),
+            CommandClass::Blocking { timeout: two }
+        );
+        assert_eq!(
+            class(&["XREAD", "BLOCK", "2000", "STREAMS", "s", "$"]),
+            CommandClass::Blocking { timeout: two }
+        );
+        assert_eq!(class(&["WAIT", "1", "2000"]), CommandClass::Blocking { timeout: two });
+    }
+
+    #[test]
+    fn state_commands_are_recognised() {
+        assert_eq!(class(&["WATCH", "k"]), CommandClass::BeginsState);
+        assert_eq!(class(&["multi"]), CommandClass::BeginsState);
+        assert_eq!(class(&["EXEC"]), CommandClass::EndsState);
+        assert_eq!(class(&["UNWATCH"]), CommandClass::EndsState);
+        assert_eq!(class(&["SELECT", "1"]), CommandClass::ChangesConnection);
+        assert_eq!(class(&["CLIENT", "setname", "x"]), CommandClass::ChangesConnection);
+    }
+}

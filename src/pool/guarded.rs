@@ -1,0 +1,189 @@
+//! A multiplexed connection that applies the reply timeout itself and notices when it can
+//! no longer be trusted.
+//!
+//! The `redis` crate's own response timeout would cut blocking commands short, so it is
+//! switched off and applied here: `socket_timeout`, plus the command's own timeout for
+//! BLPOP and friends. An exclusive connection whose command timed out, was cancelled
+//! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
+//! carry a late reply or server-side state, so it is closed instead of being reused.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+
+use crate::command::{classify, command_name, CommandClass};
+use crate::Error;
+
+/// Marks a connection that must not be reused. Shared between the connection, its pool
+/// entry and whoever gives it back.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Poison(Arc<AtomicBool>);
+
+impl Poison {
+    pub(crate) fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Whether the connection serves one caller (a dropped command poisons it) or many.
+#[derive(Debug, Clone)]
+pub(crate) enum Sharing {
+    Exclusive,
+    /// Counts commands in flight, for the pool's `in_use`.
+    Shared(Arc<AtomicU32>),
+}
+
+pub(crate) struct GuardedConnection {
+    pub(crate) conn: MultiplexedConnection,
+    pub(crate) socket_timeout: Option<Duration>,
+    pub(crate) poison: Poison,
+    pub(crate) sharing: Sharing,
+}
+
+/// Runs while a command is in flight; if dropped before `done`, the command was cancelled.
+struct InFlight<'a> {
+    sharing: &'a Sharing,
+    poison: &'a Poison,
+    done: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(sharing: &'a Sharing, poison: &'a Poison) -> Self {
+        if let Sharing::Shared(count) = sharing {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        InFlight {
+            sharing,
+            poison,
+            done: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        match self.sharing {
+            Sharing::Shared(count) => {
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+            // A reply may still be on its way: nobody else may read from this socket.
+            Sharing::Exclusive if !self.done => self.poison.set(),
+            Sharing::Exclusive => {}
+        }
+    }
+}
+
+impl GuardedConnection {
+    /// The reply timeout for a command of this class: `None` waits forever.
+    fn timeout_for(&self, class: CommandClass) -> Option<Duration> {
+        match class {
+            CommandClass::Blocking { timeout: None } => None,
+            CommandClass::Blocking {
+                timeout: Some(blocking),
+            } => self.socket_timeout.map(|t| t + blocking),
+            _ => self.socket_timeout,
+        }
+    }
+
+}
+
+/// Runs one request under the connection's guard: counts it in flight, applies the timeout,
+/// and poisons the connection when it can no longer be trusted.
+async fn guarded<T>(
+    sharing: &Sharing,
+    poison: &Poison,
+    timeout: Option<Duration>,
+    command: impl FnOnce() -> String,
+    request: impl std::future::Future<Output = Result<T, RedisError>>,
+) -> Result<T, RedisError> {
+    let mut in_flight = InFlight::start(sharing, poison);
+    let result = match timeout {
+        Some(limit) => match tokio::time::timeout(limit, request).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The reply may still arrive: on a shared connection the multiplexer discards
+                // it; an exclusive one is poisoned because `in_flight` is not done.
+                return Err(Error::CommandTimeout {
+                    command: command(),
+                    timeout: limit,
+                }
+                .into());
+            }
+        },
+        None => request.await,
+    };
+    if let Err(err) = &result {
+        if err.is_unrecoverable_error() {
+            poison.set();
+        }
+    }
+    in_flight.done = true;
+    result
+}
+
+impl ConnectionLike for GuardedConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let timeout = self.timeout_for(classify(cmd));
+            let GuardedConnection {
+                conn,
+                poison,
+                sharing,
+                ..
+            } = self;
+            guarded(
+                sharing,
+                poison,
+                timeout,
+                || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
+                conn.req_packed_command(cmd),
+            )
+            .await
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            // The pipeline may wait as long as its longest blocking command.
+            let mut timeout = self.socket_timeout;
+            for cmd in pipeline.cmd_iter() {
+                if let CommandClass::Blocking { .. } = classify(cmd) {
+                    timeout = match (timeout, self.timeout_for(classify(cmd))) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                }
+            }
+            let GuardedConnection {
+                conn,
+                poison,
+                sharing,
+                ..
+            } = self;
+            guarded(
+                sharing,
+                poison,
+                timeout,
+                || "pipeline".to_string(),
+                conn.req_packed_commands(pipeline, offset, count),
+            )
+            .await
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.conn.get_db()
+    }
+}
