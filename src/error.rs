@@ -26,6 +26,10 @@ pub enum Error {
         source: redis::RedisError,
     },
 
+    /// Redis answered with an error, or the connection failed (from `?` on a command).
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+
     /// Opening a connection failed.
     #[error("cannot connect to redis at {address}: {source}")]
     Connect {
@@ -105,7 +109,9 @@ impl Error {
             | Error::PoolTimeout { .. }
             | Error::CommandTimeout { .. }
             | Error::QueueTimedOut { .. } => true,
-            Error::Command { source, .. } | Error::Connect { source, .. } => source.is_timeout(),
+            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
+                source.is_timeout()
+            }
             _ => false,
         }
     }
@@ -114,7 +120,7 @@ impl Error {
     pub fn is_connection_error(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::ConnectTimeout { .. } => true,
-            Error::Command { source, .. } => {
+            Error::Command { source, .. } | Error::Redis(source) => {
                 source.is_io_error()
                     || source.is_connection_dropped()
                     || source.is_connection_refusal()
@@ -136,7 +142,9 @@ impl Error {
     /// The Redis error behind this one, if Redis or its connection reported it.
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         match self {
-            Error::Command { source, .. } | Error::Connect { source, .. } => Some(source),
+            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
+                Some(source)
+            }
             _ => None,
         }
     }
@@ -147,7 +155,9 @@ impl Error {
 impl From<Error> for redis::RedisError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Command { source, .. } | Error::Connect { source, .. } => source,
+            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
+                source
+            }
             other if other.is_timeout() => {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, other.to_string()).into()
             }

@@ -1,11 +1,25 @@
-#![doc = "baseplate-redis (work in progress)"]
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs, unreachable_pub)]
 
 mod command;
 pub mod config;
+mod context;
 mod error;
 pub mod pool;
+mod queue;
+mod redis;
+pub mod runtime;
 pub mod sink;
 pub mod span;
 
-pub use error::{Error, Result};
+pub use crate::config::{ConfigurationError, RawConfig};
+pub use crate::context::{Baseplate, ContextFactory, ContextParser, ContextSpec, RequestContext};
+#[cfg(any(test, feature = "mock"))]
+pub use crate::context::MockContextFactory;
+pub use crate::error::{Error, Result};
+pub use crate::queue::MessageQueue;
+pub use crate::redis::{
+    pool_from_config, MonitoredPipeline, MonitoredRedisConnection, RedisClient, RedisClientConfig,
+    RedisContextFactory, MAX_CONNECTIONS_LIMIT, TRANSACTION_MAX_ATTEMPTS,
+};
+pub use crate::runtime::RuntimeReporter;

@@ -182,7 +182,7 @@ impl SpanContext {
     }
 
     /// Starts a child span.
-    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+    pub fn child(&self, name: impl Into<Arc<str>>, kind: SpanKind) -> Span {
         Span::start(
             name.into(),
             kind,
@@ -210,7 +210,7 @@ impl fmt::Debug for SpanContext {
 /// A span dropped without being finished (its future was cancelled) ends with an error
 /// saying so.
 pub struct Span {
-    name: Cow<'static, str>,
+    name: Arc<str>,
     kind: SpanKind,
     context: SpanContext,
     parent_id: Option<u64>,
@@ -229,7 +229,7 @@ struct Cancelled;
 
 impl Span {
     /// Starts a root server span for an incoming request.
-    pub fn server(name: impl Into<Cow<'static, str>>, trace: TraceInfo, observers: Observers) -> Self {
+    pub fn server(name: impl Into<Arc<str>>, trace: TraceInfo, observers: Observers) -> Self {
         Span::start(
             name.into(),
             SpanKind::Server,
@@ -241,7 +241,7 @@ impl Span {
     }
 
     fn start(
-        name: Cow<'static, str>,
+        name: Arc<str>,
         kind: SpanKind,
         trace_id: u64,
         span_id: u64,
@@ -302,7 +302,7 @@ impl Span {
     }
 
     /// Starts a child span.
-    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: SpanKind) -> Span {
+    pub fn child(&self, name: impl Into<Arc<str>>, kind: SpanKind) -> Span {
         self.context.child(name, kind)
     }
 

@@ -1,0 +1,152 @@
+//! `RedisClient` and `pool_from_config`: a standalone client from configuration keys.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::factory::RedisContextFactory;
+use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
+use crate::context::{ContextFactory, ContextParser};
+use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions};
+use crate::sink::MetricsSink;
+
+/// The most connections one client may be configured to open. Redis itself accepts 10,000
+/// clients by default; a larger pool is a typo.
+pub const MAX_CONNECTIONS_LIMIT: u32 = 10_000;
+
+/// The keys of a standalone client, under its prefix (`foo.url`, `foo.max_connections`…).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct RedisClientConfig {
+    /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`, or
+    /// `memory://[name][/db]` for the in-process backend. Required.
+    pub url: RedisUrl,
+    /// The most sockets the client opens (default 50).
+    pub max_connections: Option<NonZeroU32>,
+    /// How long opening a connection may take (default: no limit).
+    pub socket_connect_timeout: Option<Timespan>,
+    /// How long a command may wait for its reply (default: no limit). Blocking commands
+    /// (BLPOP…) get their own timeout on top.
+    pub socket_timeout: Option<Timespan>,
+    /// How long a caller waits for a free dedicated connection (default 5 seconds).
+    pub pool_timeout: Option<Timespan>,
+    /// Sent with `CLIENT SETNAME` on each new connection.
+    pub client_name: Option<String>,
+}
+
+impl RedisClientConfig {
+    /// Reads and checks the keys under `prefix` (which must end with a dot).
+    pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
+        let parsed: RedisClientConfig = from_config(config, prefix)?;
+        if let Some(n) = parsed.max_connections {
+            if n.get() > MAX_CONNECTIONS_LIMIT {
+                return Err(ConfigurationError::new(
+                    format!("{prefix}max_connections"),
+                    format!("{n} is too many connections (at most {MAX_CONNECTIONS_LIMIT})"),
+                ));
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The pool settings these keys describe.
+    pub fn pool_options(&self) -> PoolOptions {
+        let defaults = PoolOptions::default();
+        PoolOptions::default()
+            .max_connections(self.max_connections.map_or(defaults.max_connections, NonZeroU32::get))
+            .connect_timeout(self.socket_connect_timeout.map(Timespan::as_duration))
+            .socket_timeout(self.socket_timeout.map(Timespan::as_duration))
+            .pool_timeout(
+                self.pool_timeout
+                    .map_or(defaults.pool_timeout, Timespan::as_duration),
+            )
+            .client_name(self.client_name.clone())
+    }
+}
+
+/// Makes the connection pool the keys under `prefix` describe: the mobc-backed pool for
+/// `redis://`, `rediss://` and `unix://` URLs, the in-memory backend for `memory://`.
+///
+/// No connection is opened here; the first command opens one.
+///
+/// ```
+/// use baseplate_redis::{config::RawConfig, pool_from_config};
+///
+/// let config = RawConfig::from_pairs([
+///     ("noodle.url", "redis://localhost:6379/3"),
+///     ("noodle.max_connections", "10"),
+/// ]);
+/// let pool = pool_from_config(&config, "noodle.").unwrap();
+/// assert_eq!(pool.database(), 3);
+/// assert_eq!(pool.state().max_size, 10);
+///
+/// let err = pool_from_config(&RawConfig::new(), "foo.").unwrap_err();
+/// assert_eq!(err.key(), "foo.url");
+/// ```
+pub fn pool_from_config(
+    config: &RawConfig,
+    prefix: &str,
+) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
+    let parsed = RedisClientConfig::from_config(config, prefix)?;
+    pool_from_parsed(&parsed, prefix)
+}
+
+fn pool_from_parsed(
+    parsed: &RedisClientConfig,
+    prefix: &str,
+) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
+    let url_key = format!("{prefix}url");
+    let options = parsed.pool_options();
+    if let UrlKind::Memory { name } = parsed.url.scheme_kind() {
+        return Ok(Arc::new(
+            InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
+        ));
+    }
+    let info = parsed
+        .url
+        .to_connection_info()
+        .map_err(|e| ConfigurationError::new(&url_key, e.to_string()))?;
+    let backend = MobcBackend::new(info, &parsed.url.address(), options)
+        .map_err(|e| ConfigurationError::new(&url_key, e.to_string()))?;
+    Ok(Arc::new(backend))
+}
+
+/// Declares a standalone Redis client in [`ContextSpec`](crate::ContextSpec): its keys are
+/// read from the context name's prefix, and each request gets a
+/// [`MonitoredRedisConnection`](crate::MonitoredRedisConnection).
+#[derive(Debug, Clone, Default)]
+pub struct RedisClient {
+    client_name: Option<String>,
+}
+
+impl RedisClient {
+    /// A client configured entirely from its keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sends `CLIENT SETNAME name` on every connection (the `client_name` key wins if set).
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = Some(name.into());
+        self
+    }
+}
+
+impl ContextParser for RedisClient {
+    fn parse(
+        &self,
+        name: &str,
+        config: &RawConfig,
+        sink: Arc<dyn MetricsSink>,
+    ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
+        let prefix = format!("{name}.");
+        let mut parsed = RedisClientConfig::from_config(config, &prefix)?;
+        if parsed.client_name.is_none() {
+            parsed.client_name = self.client_name.clone();
+        }
+        let pool = pool_from_parsed(&parsed, &prefix)?;
+        Ok(Arc::new(RedisContextFactory::with_options(pool, name, sink)))
+    }
+}

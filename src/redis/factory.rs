@@ -1,0 +1,120 @@
+//! The context factory of a standalone Redis client.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use super::instruments::ClientInstruments;
+use super::monitored::{ClientCore, MonitoredRedisConnection};
+use crate::context::ContextFactory;
+use crate::pool::PoolBackend;
+use crate::sink::{key, names, FacadeSink, MetricsSink};
+use crate::span::SpanContext;
+
+/// Makes a [`MonitoredRedisConnection`] for every request, all sharing one pool.
+///
+/// Usually made by [`Baseplate::configure_context`](crate::Baseplate::configure_context)
+/// from a [`RedisClient`](crate::RedisClient); make one directly to use a backend of your own.
+#[derive(Clone)]
+pub struct RedisContextFactory {
+    core: Arc<ClientCore>,
+}
+
+impl RedisContextFactory {
+    /// A factory named `redis` (spans `redis.GET`…) reporting to the global `metrics`
+    /// recorder.
+    pub fn new(pool: Arc<dyn PoolBackend>) -> Self {
+        Self::with_options(pool, "redis", Arc::new(FacadeSink::global()))
+    }
+
+    /// A factory with a context name (used in span names and the `redis_client_name` label)
+    /// and a metrics sink.
+    pub fn with_options(pool: Arc<dyn PoolBackend>, name: &str, sink: Arc<dyn MetricsSink>) -> Self {
+        Self::with_type(pool, name, sink, names::TYPE_STANDALONE)
+    }
+
+    /// As [`with_options`](Self::with_options), with the `redis_type` label given (`cluster`
+    /// for cluster clients).
+    pub fn with_type(
+        pool: Arc<dyn PoolBackend>,
+        name: &str,
+        sink: Arc<dyn MetricsSink>,
+        redis_type: &'static str,
+    ) -> Self {
+        let instruments = ClientInstruments::new(sink, name, pool.database(), redis_type);
+        RedisContextFactory {
+            core: Arc::new(ClientCore { pool, instruments }),
+        }
+    }
+
+    /// The context name.
+    pub fn name(&self) -> &str {
+        self.core.instruments.client_name()
+    }
+
+    /// The pool behind the factory.
+    pub fn pool(&self) -> &Arc<dyn PoolBackend> {
+        &self.core.pool
+    }
+
+    /// A handle outside any request: its commands are measured but make no spans.
+    pub fn connection(&self) -> MonitoredRedisConnection {
+        self.connection_in(&SpanContext::detached())
+    }
+
+    /// A handle whose command spans are children of `span`.
+    pub fn connection_in(&self, span: &SpanContext) -> MonitoredRedisConnection {
+        MonitoredRedisConnection::new(
+            self.core.clone(),
+            self.core.instruments.client_name().clone(),
+            span.clone(),
+        )
+    }
+}
+
+impl ContextFactory for RedisContextFactory {
+    fn make_object_for_context(&self, name: &str, span: &SpanContext) -> Box<dyn Any + Send> {
+        let name = if name == &**self.core.instruments.client_name() {
+            self.core.instruments.client_name().clone()
+        } else {
+            Arc::from(name)
+        };
+        Box::new(MonitoredRedisConnection::new(
+            self.core.clone(),
+            name,
+            span.clone(),
+        ))
+    }
+
+    fn report_runtime_metrics(&self, sink: &dyn MetricsSink) {
+        report_pool_state(self.name(), self.core.pool.as_ref(), sink);
+    }
+}
+
+/// Reports a pool's size and use under the client's name (shared with the cluster client).
+pub(crate) fn report_pool_state(name: &str, pool: &dyn PoolBackend, sink: &dyn MetricsSink) {
+    let state = pool.state();
+    let client = [(names::LABEL_CLIENT, name)];
+    let redis_pool = [(names::LABEL_POOL, name)];
+    sink.gauge(&key(names::RUNTIME_POOL_SIZE, &client))
+        .set(f64::from(state.max_size));
+    sink.gauge(&key(names::RUNTIME_POOL_IN_USE, &client))
+        .set(f64::from(state.in_use));
+    sink.gauge(&key(names::RUNTIME_POOL_OPEN_AND_AVAILABLE, &client))
+        .set(f64::from(state.idle));
+    sink.gauge(&key(names::POOL_MAX_SIZE, &redis_pool))
+        .set(f64::from(state.max_size));
+    sink.gauge(&key(names::POOL_IDLE_CONNECTIONS, &redis_pool))
+        .set(f64::from(state.idle));
+    sink.gauge(&key(names::POOL_ACTIVE_CONNECTIONS, &redis_pool))
+        .set(f64::from(state.in_use));
+}
+
+impl fmt::Debug for RedisContextFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisContextFactory")
+            .field("name", &self.name())
+            .field("pool", &self.core.pool)
+            .finish()
+    }
+}

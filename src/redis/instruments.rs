@@ -1,0 +1,191 @@
+//! Metric handles and span names, resolved once per client and command.
+//!
+//! Resolving a metric by name and labels costs about a microsecond in most recorders; doing
+//! it once per command name and keeping the handles makes the per-command cost a few atomic
+//! operations, with no allocation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink};
+
+/// The metrics of one client, by command.
+pub(crate) struct ClientInstruments {
+    sink: Arc<dyn MetricsSink>,
+    client_name: Arc<str>,
+    database: String,
+    redis_type: &'static str,
+    commands: RwLock<HashMap<Box<[u8]>, Arc<CommandInstruments>>>,
+    pipeline: Arc<CommandInstruments>,
+}
+
+/// The handles of one command (or of pipelines) of one client.
+pub(crate) struct CommandInstruments {
+    /// The upper-case command name, as span names and errors spell it.
+    pub(crate) upper: Arc<str>,
+    /// `<client>.<COMMAND>`, built only when a span needs it.
+    span_name: OnceLock<Arc<str>>,
+    labels: [(&'static str, String); 4],
+    active: Gauge,
+    succeeded: (Counter, Histogram),
+    // Resolved on the first failure, so a client that never fails exports no failure series.
+    failed: OnceLock<(Counter, Histogram)>,
+    sink: Arc<dyn MetricsSink>,
+}
+
+impl ClientInstruments {
+    pub(crate) fn new(
+        sink: Arc<dyn MetricsSink>,
+        client_name: &str,
+        database: i64,
+        redis_type: &'static str,
+    ) -> Self {
+        let client_name: Arc<str> = Arc::from(client_name);
+        let database = database.to_string();
+        let pipeline = Arc::new(CommandInstruments::new(
+            &sink,
+            &client_name,
+            &database,
+            redis_type,
+            names::COMMAND_PIPELINE,
+            Arc::from("pipeline"),
+        ));
+        ClientInstruments {
+            sink,
+            client_name,
+            database,
+            redis_type,
+            commands: RwLock::new(HashMap::new()),
+            pipeline,
+        }
+    }
+
+    /// The client's name, as spans and labels use it.
+    pub(crate) fn client_name(&self) -> &Arc<str> {
+        &self.client_name
+    }
+
+    /// The instruments for pipelines.
+    pub(crate) fn pipeline(&self) -> &Arc<CommandInstruments> {
+        &self.pipeline
+    }
+
+    /// The instruments for the command named `name` (any case), made on first use.
+    pub(crate) fn command(&self, name: &[u8]) -> Arc<CommandInstruments> {
+        if let Some(found) = self
+            .commands
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+        {
+            return found.clone();
+        }
+        let upper = String::from_utf8_lossy(name).to_uppercase();
+        let lower = upper.to_lowercase();
+        let made = Arc::new(CommandInstruments::new(
+            &self.sink,
+            &self.client_name,
+            &self.database,
+            self.redis_type,
+            &lower,
+            Arc::from(upper),
+        ));
+        self.commands
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.into())
+            .or_insert(made)
+            .clone()
+    }
+}
+
+impl CommandInstruments {
+    fn new(
+        sink: &Arc<dyn MetricsSink>,
+        client_name: &str,
+        database: &str,
+        redis_type: &'static str,
+        command_label: &str,
+        upper: Arc<str>,
+    ) -> Self {
+        let labels = [
+            (names::LABEL_COMMAND, command_label.to_string()),
+            (names::LABEL_DATABASE, database.to_string()),
+            (names::LABEL_CLIENT_NAME, client_name.to_string()),
+            (names::LABEL_TYPE, redis_type.to_string()),
+        ];
+        let active = sink.gauge(&key(names::ACTIVE_REQUESTS, &as_refs(&labels, None)));
+        let succeeded = outcome(sink, &labels, "true");
+        CommandInstruments {
+            upper,
+            span_name: OnceLock::new(),
+            labels,
+            active,
+            succeeded,
+            failed: OnceLock::new(),
+            sink: sink.clone(),
+        }
+    }
+
+    /// `<client>.<COMMAND>` (or `<client>.pipeline_<name>` for named pipelines, which do not
+    /// come through here).
+    pub(crate) fn span_name(&self, client_name: &str) -> Arc<str> {
+        self.span_name
+            .get_or_init(|| Arc::from(format!("{client_name}.{}", self.upper)))
+            .clone()
+    }
+
+    /// Counts the command in flight until the returned guard is dropped.
+    pub(crate) fn start(&self) -> ActiveRequest<'_> {
+        self.active.increment(1.0);
+        ActiveRequest { instruments: self }
+    }
+
+    /// Records one finished command.
+    pub(crate) fn record(&self, success: bool, latency: Duration) {
+        let (requests, latency_histogram) = if success {
+            &self.succeeded
+        } else {
+            self.failed
+                .get_or_init(|| outcome(&self.sink, &self.labels, "false"))
+        };
+        requests.increment(1);
+        latency_histogram.record(latency.as_secs_f64());
+    }
+}
+
+/// Keeps `redis_client_active_requests` raised while a command runs, and lowers it however
+/// the command ends: success, failure or cancellation.
+pub(crate) struct ActiveRequest<'a> {
+    instruments: &'a CommandInstruments,
+}
+
+impl Drop for ActiveRequest<'_> {
+    fn drop(&mut self) {
+        self.instruments.active.decrement(1.0);
+    }
+}
+
+fn outcome(
+    sink: &Arc<dyn MetricsSink>,
+    labels: &[(&'static str, String); 4],
+    success: &str,
+) -> (Counter, Histogram) {
+    let labels = as_refs(labels, Some(success));
+    (
+        sink.counter(&key(names::REQUESTS_TOTAL, &labels)),
+        sink.histogram(&key(names::LATENCY_SECONDS, &labels)),
+    )
+}
+
+fn as_refs<'a>(
+    labels: &'a [(&'static str, String); 4],
+    success: Option<&'a str>,
+) -> Vec<(&'static str, &'a str)> {
+    let mut out: Vec<(&'static str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    if let Some(success) = success {
+        out.push((names::LABEL_SUCCESS, success));
+    }
+    out
+}

@@ -1,0 +1,422 @@
+//! The per-request Redis handle: every command and pipeline traced and measured.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
+
+use super::instruments::{ClientInstruments, CommandInstruments};
+use super::pipeline::MonitoredPipeline;
+use crate::command::{classify, command_name, CommandClass};
+use crate::pool::{PoolBackend, PooledConnection};
+use crate::span::{SpanContext, SpanKind};
+
+/// What a client's handles share: its pool, its metric handles, its name.
+pub(crate) struct ClientCore {
+    pub(crate) pool: Arc<dyn PoolBackend>,
+    pub(crate) instruments: ClientInstruments,
+}
+
+/// How many times [`MonitoredRedisConnection::transaction`] retries when a watched key
+/// changed under it, before giving up.
+pub const TRANSACTION_MAX_ATTEMPTS: usize = 100;
+
+/// A Redis handle for one request (or one piece of work).
+///
+/// It implements [`redis::aio::ConnectionLike`], so every [`redis::AsyncCommands`] method
+/// works on it. Each command makes a child span `<name>.<COMMAND>` of the request's span and
+/// updates `redis_client_requests_total`, `redis_client_latency_seconds` and
+/// `redis_client_active_requests`.
+///
+/// Making a handle opens no connection. Ordinary commands share the client's multiplexed
+/// connection; blocking commands (BLPOP…) take a connection of their own for their duration;
+/// WATCH, MULTI and state changes (SELECT, CLIENT SETNAME…) pin a connection to this handle
+/// until EXEC/DISCARD/UNWATCH (or, for state changes, until the handle is dropped, when that
+/// connection is closed rather than reused).
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use baseplate_redis::{pool::InMemoryBackend, RedisContextFactory};
+/// use redis::AsyncCommands;
+///
+/// let factory = RedisContextFactory::new(std::sync::Arc::new(InMemoryBackend::new()));
+/// let mut redis = factory.connection();
+/// let _: () = redis.set("greeting", "hello").await?;
+/// let greeting: String = redis.get("greeting").await?;
+/// assert_eq!(greeting, "hello");
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
+pub struct MonitoredRedisConnection {
+    core: Arc<ClientCore>,
+    name: Arc<str>,
+    span: SpanContext,
+    shared: Option<PooledConnection>,
+    pinned: Option<Pinned>,
+    next_pipeline: Option<Arc<str>>,
+}
+
+/// An exclusive connection held by this handle, and why.
+struct Pinned {
+    conn: PooledConnection,
+    watching: bool,
+    in_multi: bool,
+    // SELECT, CLIENT SETNAME…: the connection differs from its pool-mates for good.
+    changed: bool,
+}
+
+impl Pinned {
+    fn needed(&self) -> bool {
+        self.watching || self.in_multi || self.changed
+    }
+}
+
+impl MonitoredRedisConnection {
+    pub(crate) fn new(core: Arc<ClientCore>, name: Arc<str>, span: SpanContext) -> Self {
+        MonitoredRedisConnection {
+            core,
+            name,
+            span,
+            shared: None,
+            pinned: None,
+            next_pipeline: None,
+        }
+    }
+
+    /// The context name spans are named after (`foo` in `foo.GET`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A named pipeline: one span `<name>.pipeline_<pipeline name>`, metrics with
+    /// `redis_command="pipeline"`. Atomic (MULTI/EXEC) unless
+    /// [`non_atomic`](MonitoredPipeline::non_atomic) is called.
+    pub fn pipeline(&self, name: &str) -> MonitoredPipeline {
+        MonitoredPipeline::new(Arc::from(format!("{}.pipeline_{name}", self.name)))
+    }
+
+    /// Runs `body` in a WATCH transaction on `keys`: WATCH, then `body` queues commands on
+    /// the (atomic) pipeline it is given and runs it on this handle; when EXEC finds a
+    /// watched key changed, `body` returns `Ok(None)` (as `query_async` of an atomic pipeline
+    /// gives `None`) and the whole transaction is retried, up to
+    /// [`TRANSACTION_MAX_ATTEMPTS`] times.
+    ///
+    /// ```
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use baseplate_redis::{pool::InMemoryBackend, RedisContextFactory};
+    /// # let factory = RedisContextFactory::new(std::sync::Arc::new(InMemoryBackend::new()));
+    /// # let mut redis = factory.connection();
+    /// use redis::AsyncCommands;
+    ///
+    /// let _: () = redis.set("balance", 10).await?;
+    /// let (new_balance,): (i64,) = redis
+    ///     .transaction(&["balance"], async |conn, pipe| {
+    ///         let balance: i64 = conn.get("balance").await?;
+    ///         pipe.set("balance", balance - 3).ignore().get("balance");
+    ///         pipe.query_async(conn).await
+    ///     })
+    ///     .await?;
+    /// assert_eq!(new_balance, 7);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub async fn transaction<K: ToRedisArgs, T>(
+        &mut self,
+        keys: K,
+        mut body: impl AsyncFnMut(&mut Self, &mut Pipeline) -> RedisResult<Option<T>>,
+    ) -> RedisResult<T> {
+        for _ in 0..TRANSACTION_MAX_ATTEMPTS {
+            redis::cmd("WATCH").arg(&keys).exec_async(&mut *self).await?;
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            self.next_pipeline = None;
+            match body(self, &mut pipe).await {
+                Ok(Some(value)) => {
+                    self.unwatch_if_pinned().await?;
+                    return Ok(value);
+                }
+                Ok(None) => continue,
+                Err(err) => {
+                    // Best effort: the connection is discarded anyway if this fails.
+                    let _ = self.unwatch_if_pinned().await;
+                    return Err(err);
+                }
+            }
+        }
+        Err(RedisError::from((
+            redis::ErrorKind::Client,
+            "transaction aborted",
+            format!("watched keys kept changing for {TRANSACTION_MAX_ATTEMPTS} attempts"),
+        )))
+    }
+
+    async fn unwatch_if_pinned(&mut self) -> RedisResult<()> {
+        if self.pinned.as_ref().is_some_and(|p| p.watching) {
+            redis::cmd("UNWATCH").exec_async(&mut *self).await?;
+        }
+        Ok(())
+    }
+
+    /// Names the next pipeline run on this handle (used by [`MonitoredPipeline`]).
+    pub(crate) fn name_next_pipeline(&mut self, span_name: Arc<str>) {
+        self.next_pipeline = Some(span_name);
+    }
+
+    fn instruments(&self) -> &ClientInstruments {
+        &self.core.instruments
+    }
+
+    /// The child span of a command, if anyone observes spans.
+    fn command_span(&self, instruments: &CommandInstruments) -> Option<crate::span::Span> {
+        if !self.span.is_observed() {
+            return None;
+        }
+        let name = if *self.name == **self.instruments().client_name() {
+            instruments.span_name(&self.name)
+        } else {
+            Arc::from(format!("{}.{}", self.name, instruments.upper))
+        };
+        let mut span = self.span.child(name, SpanKind::Client);
+        span.set_tag("db.system", "redis");
+        span.set_tag("db.operation.name", instruments.upper.to_string());
+        span.set_tag("db.namespace", self.core.pool.database().to_string());
+        span.set_tag("server.address", self.core.pool.address());
+        Some(span)
+    }
+
+    async fn shared_connection(&mut self) -> RedisResult<&mut PooledConnection> {
+        if self.shared.is_none() {
+            self.shared = Some(self.core.pool.shared().await?);
+        }
+        Ok(self.shared.as_mut().expect("just set"))
+    }
+
+    async fn pin(&mut self) -> RedisResult<&mut Pinned> {
+        if self.pinned.is_none() {
+            let conn = self.core.pool.exclusive().await?;
+            self.pinned = Some(Pinned {
+                conn,
+                watching: false,
+                in_multi: false,
+                changed: false,
+            });
+        }
+        Ok(self.pinned.as_mut().expect("just set"))
+    }
+
+    /// Runs one command on the connection its class needs.
+    async fn route_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        let class = classify(cmd);
+        if self.pinned.is_none() {
+            match class {
+                CommandClass::Ordinary | CommandClass::EndsState => {
+                    let conn = self.shared_connection().await?;
+                    let result = conn.req_packed_command(cmd).await;
+                    self.forget_broken_shared(&result);
+                    return result;
+                }
+                CommandClass::Blocking { .. } => {
+                    // A connection of its own for just this command; the guard closes it if
+                    // the command is cancelled or times out.
+                    let mut conn = self.core.pool.exclusive().await?;
+                    return conn.req_packed_command(cmd).await;
+                }
+                CommandClass::BeginsState | CommandClass::ChangesConnection => {}
+            }
+        }
+        let pinned = self.pin().await?;
+        let result = pinned.conn.req_packed_command(cmd).await;
+        let succeeded = result.is_ok();
+        let upper = command_name(cmd).to_ascii_uppercase();
+        match (class, upper.as_slice()) {
+            (CommandClass::BeginsState, b"WATCH") if succeeded => pinned.watching = true,
+            (CommandClass::BeginsState, b"MULTI") if succeeded => pinned.in_multi = true,
+            (CommandClass::EndsState, b"UNWATCH") if succeeded && !pinned.in_multi => {
+                pinned.watching = false
+            }
+            (CommandClass::EndsState, b"EXEC" | b"DISCARD") => {
+                pinned.watching = false;
+                pinned.in_multi = false;
+            }
+            (CommandClass::ChangesConnection, _) => pinned.changed = true,
+            _ => {}
+        }
+        self.release_pin_if_done();
+        result
+    }
+
+    async fn route_pipeline(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        let mut blocking = false;
+        let mut stateful = false;
+        for cmd in pipeline.cmd_iter() {
+            match classify(cmd) {
+                CommandClass::Blocking { .. } => blocking = true,
+                CommandClass::ChangesConnection => stateful = true,
+                CommandClass::BeginsState if command_name(cmd).eq_ignore_ascii_case(b"WATCH") => {
+                    stateful = true
+                }
+                // MULTI…EXEC inside one pipeline is written to the socket in one piece, so an
+                // atomic pipeline can share the multiplexed connection.
+                _ => {}
+            }
+        }
+        if let Some(pinned) = self.pinned.as_mut() {
+            let result = pinned.conn.req_packed_commands(pipeline, offset, count).await;
+            if stateful {
+                pinned.changed = true;
+            }
+            return result;
+        }
+        if stateful {
+            let pinned = self.pin().await?;
+            pinned.changed = true;
+            return pinned.conn.req_packed_commands(pipeline, offset, count).await;
+        }
+        if blocking {
+            let mut conn = self.core.pool.exclusive().await?;
+            return conn.req_packed_commands(pipeline, offset, count).await;
+        }
+        let conn = self.shared_connection().await?;
+        let result = conn.req_packed_commands(pipeline, offset, count).await;
+        self.forget_broken_shared(&result);
+        result
+    }
+
+    /// A shared connection that failed unrecoverably is given back for closing; the next
+    /// command gets a fresh one.
+    fn forget_broken_shared<T>(&mut self, result: &RedisResult<T>) {
+        if let Err(err) = result {
+            if err.is_unrecoverable_error() {
+                if let Some(mut conn) = self.shared.take() {
+                    conn.discard();
+                }
+            }
+        }
+    }
+
+    fn release_pin_if_done(&mut self) {
+        if self.pinned.as_ref().is_some_and(|p| !p.needed()) {
+            // Clean: back to the pool for reuse.
+            self.pinned = None;
+        }
+    }
+}
+
+impl Drop for MonitoredRedisConnection {
+    fn drop(&mut self) {
+        if let Some(mut pinned) = self.pinned.take() {
+            if pinned.needed() {
+                pinned.conn.discard();
+            }
+        }
+    }
+}
+
+/// Measures one command or pipeline: active gauge, latency, count, span.
+async fn measured<T>(
+    instruments: &CommandInstruments,
+    mut span: Option<crate::span::Span>,
+    run: impl std::future::Future<Output = RedisResult<T>>,
+) -> RedisResult<T> {
+    let active = instruments.start();
+    let started = Instant::now();
+    let mut outcome = Outcome {
+        instruments,
+        started,
+        recorded: false,
+    };
+    let result = run.await;
+    outcome.record(result.is_ok());
+    drop(active);
+    if let Some(span) = span.take() {
+        match &result {
+            Ok(_) => span.finish(),
+            Err(err) => span.finish_with_error(err),
+        }
+    }
+    result
+}
+
+/// Records a cancelled command (its future dropped mid-flight) as a failure.
+struct Outcome<'a> {
+    instruments: &'a CommandInstruments,
+    started: Instant,
+    recorded: bool,
+}
+
+impl Outcome<'_> {
+    fn record(&mut self, success: bool) {
+        self.recorded = true;
+        self.instruments.record(success, self.started.elapsed());
+    }
+}
+
+impl Drop for Outcome<'_> {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.instruments.record(false, self.started.elapsed());
+        }
+    }
+}
+
+impl ConnectionLike for MonitoredRedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let instruments = self.instruments().command(command_name(cmd));
+            let span = self.command_span(&instruments);
+            measured(&instruments, span, self.route_command(cmd)).await
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let instruments = self.instruments().pipeline().clone();
+            let span_name = self.next_pipeline.take();
+            let span = self.span.is_observed().then(|| {
+                let name =
+                    span_name.unwrap_or_else(|| Arc::from(format!("{}.pipeline", self.name)));
+                let mut span = self.span.child(name, SpanKind::Client);
+                span.set_tag("db.system", "redis");
+                span.set_tag("db.operation.name", "PIPELINE");
+                span.set_tag("db.operation.batch.size", pipeline.len() as i64);
+                span.set_tag("db.namespace", self.core.pool.database().to_string());
+                span.set_tag("server.address", self.core.pool.address());
+                span
+            });
+            measured(
+                &instruments,
+                span,
+                self.route_pipeline(pipeline, offset, count),
+            )
+            .await
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.core.pool.database()
+    }
+}
+
+impl fmt::Debug for MonitoredRedisConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MonitoredRedisConnection")
+            .field("name", &self.name)
+            .field("address", &self.core.pool.address())
+            .field("db", &self.core.pool.database())
+            .field("span", &self.span)
+            .field("pinned", &self.pinned.is_some())
+            .finish()
+    }
+}
