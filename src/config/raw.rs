@@ -1,0 +1,391 @@
+//! The raw configuration: the flat `key = value` strings of one INI section.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use super::error::ConfigurationError;
+use super::url::redact_url;
+
+/// Words that make a key's value secret (matched case-insensitively in the key's last
+/// dotted component).
+const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "credential"];
+
+/// A flat map of configuration keys (`foo.url`) to their string values.
+///
+/// Keys keep their case and dots; iteration is sorted by key. `Debug` never prints secrets:
+/// values of keys that look secret (`…password`, `…secret`, `…token`, `…credential`) are shown
+/// as `"<redacted>"` and URL passwords as `***`.
+///
+/// ```
+/// use baseplate_redis::config::RawConfig;
+///
+/// let config = RawConfig::from_ini_str(
+///     "[app:main]\nfoo.url = redis://localhost:6379/0   # required\n",
+///     "app:main",
+/// )
+/// .unwrap();
+/// assert_eq!(config.get("foo.url"), Some("redis://localhost:6379/0"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RawConfig {
+    entries: BTreeMap<String, String>,
+}
+
+impl RawConfig {
+    /// An empty config.
+    pub fn new() -> RawConfig {
+        RawConfig::default()
+    }
+
+    /// A config holding `pairs` (a later duplicate key wins).
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> RawConfig
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        pairs.into_iter().collect()
+    }
+
+    /// Loads the keys of `[section]` from INI `text`.
+    ///
+    /// The dialect follows Python's `configparser` as baseplate uses it: `=` or `:` separates
+    /// key and value; whole-line comments start with `#` or `;`; an inline comment starts with
+    /// `#` or `;` *preceded by whitespace* (so `redis://h/0  # required` is `redis://h/0` while
+    /// `a#b` stays `a#b`); values are trimmed; quotes and backslashes are kept as written. When
+    /// a section or key appears twice, the later value wins.
+    ///
+    /// A missing section is an error whose key is `[section]`.
+    pub fn from_ini_str(text: &str, section: &str) -> Result<RawConfig, ConfigurationError> {
+        load(text, section, "INI text")
+    }
+
+    /// Loads the keys of `[section]` from the INI file at `path` (see [`from_ini_str`]).
+    ///
+    /// An unreadable file is an error whose key is the path.
+    ///
+    /// [`from_ini_str`]: RawConfig::from_ini_str
+    pub fn from_ini_file(
+        path: impl AsRef<Path>,
+        section: &str,
+    ) -> Result<RawConfig, ConfigurationError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|err| {
+            ConfigurationError::new(
+                path.display().to_string(),
+                format!("cannot read the config file: {err}"),
+            )
+        })?;
+        load(&text, section, &path.display().to_string())
+    }
+
+    /// Sets `key` to `value`, replacing any previous value.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.entries.insert(key.into(), value.into());
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.entries.get(key).map(String::as_str)
+    }
+
+    /// Whether `key` is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// All `(key, value)` pairs, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The pairs whose key starts with `prefix`, sorted, with `prefix` removed from the keys.
+    ///
+    /// ```
+    /// use baseplate_redis::config::RawConfig;
+    ///
+    /// let config = RawConfig::from_pairs([("foo.url", "redis://h"), ("bar.url", "redis://b")]);
+    /// let foo: Vec<_> = config.with_prefix("foo.").collect();
+    /// assert_eq!(foo, [("url", "redis://h")]);
+    /// ```
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        self.entries
+            .range::<str, _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Unbounded,
+            ))
+            .map_while(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_str())))
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for RawConfig {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut config = RawConfig::new();
+        config.extend(iter);
+        config
+    }
+}
+
+impl<K: Into<String>, V: Into<String>> Extend<(K, V)> for RawConfig {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| (k, display_value(k, v))))
+            .finish()
+    }
+}
+
+/// Whether the value of `key` must never be printed: its last dotted component contains
+/// `password`, `secret`, `token` or `credential`, in any case.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let last = key.rsplit('.').next().unwrap_or(key).to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|word| last.contains(word))
+}
+
+/// The value of `key` as it may be printed: `<redacted>` for secret keys, URL passwords
+/// replaced by `***`.
+pub(crate) fn display_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
+    if is_secret_key(key) {
+        Cow::Borrowed("<redacted>")
+    } else {
+        redact_url(value)
+    }
+}
+
+fn load(text: &str, section: &str, source: &str) -> Result<RawConfig, ConfigurationError> {
+    let options = ini::ParseOption {
+        // configparser keeps quotes and backslashes as written.
+        enabled_quote: false,
+        enabled_escape: false,
+        ..ini::ParseOption::default()
+    };
+    let ini = ini::Ini::load_from_str_opt(&blank_comment_lines(text), options).map_err(|err| {
+        ConfigurationError::new(
+            source,
+            format!(
+                "INI syntax error at line {}, column {}: {}",
+                err.line, err.col, err.msg
+            ),
+        )
+    })?;
+    let section_name = section.trim();
+    let mut found = false;
+    let mut config = RawConfig::new();
+    for properties in ini.section_all(Some(section_name)) {
+        found = true;
+        for (key, value) in properties.iter() {
+            config.insert(key, strip_inline_comment(value));
+        }
+    }
+    if !found {
+        let known: Vec<String> = ini
+            .sections()
+            .flatten()
+            .map(|name| format!("[{name}]"))
+            .collect();
+        let known = if known.is_empty() {
+            "none".to_owned()
+        } else {
+            known.join(", ")
+        };
+        return Err(ConfigurationError::new(
+            format!("[{section_name}]"),
+            format!("section not found in {source} (sections found: {known})"),
+        ));
+    }
+    Ok(config)
+}
+
+/// Empties whole-line comments (even indented ones, which rust-ini would otherwise read as a
+/// key), keeping line numbers for error messages.
+fn blank_comment_lines(text: &str) -> Cow<'_, str> {
+    let is_comment = |line: &str| line.trim_start().starts_with(['#', ';']);
+    if !text.lines().any(is_comment) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if is_comment(line) {
+            out.push_str(if line.ends_with("\r\n") {
+                "\r\n"
+            } else if line.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            });
+        } else {
+            out.push_str(line);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Cuts an inline comment: `#` or `;` preceded by whitespace (configparser's
+/// `inline_comment_prefixes`); rust-ini keeps them unless built with its `inline-comment`
+/// feature, in which case there is nothing left to cut.
+fn strip_inline_comment(value: &str) -> &str {
+    let bytes = value.as_bytes();
+    let cut = (1..bytes.len())
+        .find(|&i| matches!(bytes[i], b'#' | b';') && bytes[i - 1].is_ascii_whitespace());
+    match cut {
+        Some(i) => value[..i].trim(),
+        None => value.trim(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = "\
+[app:main]
+foo.url = redis://localhost:6379/0          # required
+foo.max_connections = 99                    ; optional: pool size limit
+foo.socket_connect_timeout = 3 seconds      # optional: connect timeout
+foo.socket_timeout = 200 milliseconds
+# a comment line
+    ; an indented comment line
+Foo.Mixed.Case = kept
+fragment = a#b;c
+quoted = \"x\"  # comment
+path = C:\\temp\\x
+empty =
+
+[other]
+foo.url = redis://elsewhere
+";
+
+    #[test]
+    fn rust_ini_keeps_inline_comments_itself() {
+        // What we post-process: rust-ini (without its inline-comment feature) leaves them in.
+        let ini = ini::Ini::load_from_str_noescape("[s]\na = b   # c\n").unwrap();
+        let value = ini.get_from(Some("s"), "a").unwrap();
+        assert!(value == "b   # c" || value == "b", "{value:?}");
+    }
+
+    #[test]
+    fn loads_a_section_with_inline_comments() {
+        let config = RawConfig::from_ini_str(EXAMPLE, "app:main").unwrap();
+        assert_eq!(config.get("foo.url"), Some("redis://localhost:6379/0"));
+        assert_eq!(config.get("foo.max_connections"), Some("99"));
+        assert_eq!(config.get("foo.socket_connect_timeout"), Some("3 seconds"));
+        assert_eq!(config.get("foo.socket_timeout"), Some("200 milliseconds"));
+        assert_eq!(config.get("Foo.Mixed.Case"), Some("kept"));
+        assert_eq!(config.get("foo.mixed.case"), None);
+        assert_eq!(config.get("fragment"), Some("a#b;c"));
+        assert_eq!(config.get("quoted"), Some("\"x\""));
+        assert_eq!(config.get("path"), Some("C:\\temp\\x"));
+        assert_eq!(config.get("empty"), Some(""));
+        assert_eq!(config.len(), 9);
+        let other = RawConfig::from_ini_str(EXAMPLE, "other").unwrap();
+        assert_eq!(other.get("foo.url"), Some("redis://elsewhere"));
+    }
+
+    #[test]
+    fn missing_section_names_the_section() {
+        let err = RawConfig::from_ini_str(EXAMPLE, "app:nope").unwrap_err();
+        assert_eq!(err.key(), "[app:nope]");
+        assert!(err.reason().contains("not found"), "{err}");
+        assert!(err.reason().contains("[app:main]"), "{err}");
+        let err = RawConfig::from_ini_str("", "app:main").unwrap_err();
+        assert_eq!(err.key(), "[app:main]");
+    }
+
+    #[test]
+    fn unreadable_file_names_the_path() {
+        let err = RawConfig::from_ini_file("/nonexistent/dir/x.ini", "app:main").unwrap_err();
+        assert_eq!(err.key(), "/nonexistent/dir/x.ini");
+        assert!(err.reason().contains("cannot read"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_sections_and_keys_later_wins() {
+        let text = "[s]\na = 1\nb = 1\n[t]\na = 9\n[s]\na = 2\n";
+        let config = RawConfig::from_ini_str(text, "s").unwrap();
+        assert_eq!(config.get("a"), Some("2"));
+        assert_eq!(config.get("b"), Some("1"));
+    }
+
+    #[test]
+    fn strip_inline_comment_rules() {
+        assert_eq!(strip_inline_comment("a # b"), "a");
+        assert_eq!(strip_inline_comment("a\t; b"), "a");
+        assert_eq!(strip_inline_comment("a#b"), "a#b");
+        assert_eq!(strip_inline_comment("#a"), "#a");
+        assert_eq!(strip_inline_comment("  a  "), "a");
+        assert_eq!(strip_inline_comment("a ;b # c"), "a");
+    }
+
+    #[test]
+    fn map_api() {
+        let mut config = RawConfig::new();
+        assert!(config.is_empty());
+        config.insert("b.x", "2");
+        config.insert("a.y", "1");
+        config.insert("a.x", "0");
+        config.insert("a.x", "3");
+        assert_eq!(config.len(), 3);
+        assert!(config.contains_key("a.x"));
+        let keys: Vec<_> = config.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["a.x", "a.y", "b.x"]);
+        let a: Vec<_> = config.with_prefix("a.").collect();
+        assert_eq!(a, [("x", "3"), ("y", "1")]);
+        assert_eq!(config.with_prefix("c.").count(), 0);
+        assert_eq!(config.with_prefix("").count(), 3);
+        assert_eq!(
+            RawConfig::from_pairs([("a.x", "3"), ("a.y", "1"), ("b.x", "2")]),
+            config
+        );
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = RawConfig::from_pairs([
+            ("foo.url", "redis://user:hunter2@host:6379/0"),
+            ("foo.password", "hunter3"),
+            ("foo.API_Token", "hunter4"),
+            ("foo.client_secret", "hunter5"),
+            ("foo.credentials", "hunter6"),
+            ("foo.password.hint", "visible"),
+            ("foo.timeout", "3 seconds"),
+        ]);
+        let debug = format!("{config:?}");
+        for secret in ["hunter2", "hunter3", "hunter4", "hunter5", "hunter6"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("redis://user:***@host:6379/0"), "{debug}");
+        assert!(
+            debug.contains("\"foo.password\": \"<redacted>\""),
+            "{debug}"
+        );
+        assert!(debug.contains("visible"), "{debug}");
+        assert!(debug.contains("3 seconds"), "{debug}");
+    }
+
+    #[test]
+    fn secret_keys() {
+        assert!(is_secret_key("password"));
+        assert!(is_secret_key("foo.db_PASSWORD"));
+        assert!(is_secret_key("a.b.token"));
+        assert!(!is_secret_key("foo.password.hint"));
+        assert!(!is_secret_key("foo.url"));
+    }
+}
