@@ -475,7 +475,7 @@ impl Leaf<'_> {
             let digits = self.value.strip_prefix(['-', '+']).unwrap_or(self.value);
             let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
             let negative = self.value.starts_with('-');
-            if numeric && !(negative && !signed) {
+            if numeric && (signed || !negative) {
                 let (min, max) = T::range();
                 self.expected(&format!("an integer between {min} and {max}"))
             } else if signed {
