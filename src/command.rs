@@ -82,9 +82,7 @@ fn simple_args(cmd: &Cmd) -> impl Iterator<Item = &[u8]> {
 }
 
 fn arg_upper(cmd: &Cmd, index: usize) -> Option<Vec<u8>> {
-    simple_args(cmd)
-        .nth(index)
-        .map(|a| a.to_ascii_uppercase())
+    simple_args(cmd).nth(index).map(|a| a.to_ascii_uppercase())
 }
 
 /// `Some(None)` means "blocks forever" (a zero timeout); `None` means unparsable.
@@ -139,23 +137,38 @@ mod tests {
     fn ordinary_commands_share() {
         assert_eq!(class(&["GET", "k"]), CommandClass::Ordinary);
         assert_eq!(class(&["set", "k", "v"]), CommandClass::Ordinary);
-        assert_eq!(class(&["XREAD", "STREAMS", "s", "0"]), CommandClass::Ordinary);
+        assert_eq!(
+            class(&["XREAD", "STREAMS", "s", "0"]),
+            CommandClass::Ordinary
+        );
         assert_eq!(class(&["CLIENT", "LIST"]), CommandClass::Ordinary);
-        assert_eq!(class(&["A_VERY_LONG_COMMAND_NAME_INDEED"]), CommandClass::Ordinary);
+        assert_eq!(
+            class(&["A_VERY_LONG_COMMAND_NAME_INDEED"]),
+            CommandClass::Ordinary
+        );
     }
 
     #[test]
     fn blocking_commands_carry_their_timeout() {
         let two = Some(Duration::from_secs(2));
-        assert_eq!(class(&["BLPOP", "a", "b", "2"]), CommandClass::Blocking { timeout: two });
+        assert_eq!(
+            class(&["BLPOP", "a", "b", "2"]),
+            CommandClass::Blocking { timeout: two }
+        );
         assert_eq!(
             class(&["brpop", "a", "0.5"]),
             CommandClass::Blocking {
                 timeout: Some(Duration::from_millis(500))
             }
         );
-        assert_eq!(class(&["BLPOP", "a", "0"]), CommandClass::Blocking { timeout: None });
-        assert_eq!(class(&["BLPOP", "a", "x"]), CommandClass::Blocking { timeout: None });
+        assert_eq!(
+            class(&["BLPOP", "a", "0"]),
+            CommandClass::Blocking { timeout: None }
+        );
+        assert_eq!(
+            class(&["BLPOP", "a", "x"]),
+            CommandClass::Blocking { timeout: None }
+        );
         assert_eq!(
             class(&["BLMOVE", "a", "b", "LEFT", "RIGHT", "2"]),
             CommandClass::Blocking { timeout: two }
@@ -168,7 +181,10 @@ mod tests {
             class(&["XREAD", "BLOCK", "2000", "STREAMS", "s", "$"]),
             CommandClass::Blocking { timeout: two }
         );
-        assert_eq!(class(&["WAIT", "1", "2000"]), CommandClass::Blocking { timeout: two });
+        assert_eq!(
+            class(&["WAIT", "1", "2000"]),
+            CommandClass::Blocking { timeout: two }
+        );
     }
 
     #[test]
@@ -178,6 +194,9 @@ mod tests {
         assert_eq!(class(&["EXEC"]), CommandClass::EndsState);
         assert_eq!(class(&["UNWATCH"]), CommandClass::EndsState);
         assert_eq!(class(&["SELECT", "1"]), CommandClass::ChangesConnection);
-        assert_eq!(class(&["CLIENT", "setname", "x"]), CommandClass::ChangesConnection);
+        assert_eq!(
+            class(&["CLIENT", "setname", "x"]),
+            CommandClass::ChangesConnection
+        );
     }
 }

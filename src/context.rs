@@ -77,7 +77,8 @@ impl ContextSpec {
 
     /// Adds a group of clients under `name`.
     pub fn group(mut self, name: &str, spec: ContextSpec) -> Self {
-        self.entries.insert(name.to_string(), SpecEntry::Group(spec));
+        self.entries
+            .insert(name.to_string(), SpecEntry::Group(spec));
         self
     }
 

@@ -109,9 +109,9 @@ impl Error {
             | Error::PoolTimeout { .. }
             | Error::CommandTimeout { .. }
             | Error::QueueTimedOut { .. } => true,
-            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
-                source.is_timeout()
-            }
+            Error::Command { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Redis(source) => source.is_timeout(),
             _ => false,
         }
     }
@@ -142,9 +142,9 @@ impl Error {
     /// The Redis error behind this one, if Redis or its connection reported it.
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         match self {
-            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
-                Some(source)
-            }
+            Error::Command { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Redis(source) => Some(source),
             _ => None,
         }
     }
@@ -155,16 +155,21 @@ impl Error {
 impl From<Error> for redis::RedisError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
-                source
-            }
+            Error::Command { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Redis(source) => source,
             other if other.is_timeout() => {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, other.to_string()).into()
             }
             other if other.is_connection_error() => {
                 std::io::Error::new(std::io::ErrorKind::NotConnected, other.to_string()).into()
             }
-            other => (redis::ErrorKind::Client, "baseplate-redis", other.to_string()).into(),
+            other => (
+                redis::ErrorKind::Client,
+                "baseplate-redis",
+                other.to_string(),
+            )
+                .into(),
         }
     }
 }

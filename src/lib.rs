@@ -13,9 +13,9 @@ pub mod sink;
 pub mod span;
 
 pub use crate::config::{ConfigurationError, RawConfig};
-pub use crate::context::{Baseplate, ContextFactory, ContextParser, ContextSpec, RequestContext};
 #[cfg(any(test, feature = "mock"))]
 pub use crate::context::MockContextFactory;
+pub use crate::context::{Baseplate, ContextFactory, ContextParser, ContextSpec, RequestContext};
 pub use crate::error::{Error, Result};
 pub use crate::queue::MessageQueue;
 pub use crate::redis::{

@@ -91,7 +91,6 @@ impl GuardedConnection {
             _ => self.socket_timeout,
         }
     }
-
 }
 
 /// Runs one request under the connection's guard: counts it in flight, applies the timeout,

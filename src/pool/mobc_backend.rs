@@ -264,7 +264,12 @@ impl MobcBackend {
         Ok(shared)
     }
 
-    fn guarded(&self, conn: MultiplexedConnection, poison: Poison, sharing: Sharing) -> GuardedConnection {
+    fn guarded(
+        &self,
+        conn: MultiplexedConnection,
+        poison: Poison,
+        sharing: Sharing,
+    ) -> GuardedConnection {
         GuardedConnection {
             conn,
             socket_timeout: self.options.socket_timeout,

@@ -2,13 +2,14 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
-use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions};
+use crate::pool::{MobcBackend, PoolBackend, PoolOptions};
 use crate::sink::MetricsSink;
 
 /// The most connections one client may be configured to open. Redis itself accepts 10,000
@@ -55,12 +56,15 @@ impl RedisClientConfig {
     pub fn pool_options(&self) -> PoolOptions {
         let defaults = PoolOptions::default();
         PoolOptions::default()
-            .max_connections(self.max_connections.map_or(defaults.max_connections, NonZeroU32::get))
-            .connect_timeout(self.socket_connect_timeout.map(Timespan::as_duration))
-            .socket_timeout(self.socket_timeout.map(Timespan::as_duration))
+            .max_connections(
+                self.max_connections
+                    .map_or(defaults.max_connections, NonZeroU32::get),
+            )
+            .connect_timeout(self.socket_connect_timeout.map(Duration::from))
+            .socket_timeout(self.socket_timeout.map(Duration::from))
             .pool_timeout(
                 self.pool_timeout
-                    .map_or(defaults.pool_timeout, Timespan::as_duration),
+                    .map_or(defaults.pool_timeout, Duration::from),
             )
             .client_name(self.client_name.clone())
     }
@@ -99,10 +103,8 @@ fn pool_from_parsed(
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
     let url_key = format!("{prefix}url");
     let options = parsed.pool_options();
-    if let UrlKind::Memory { name } = parsed.url.scheme_kind() {
-        return Ok(Arc::new(
-            InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
-        ));
+    if let UrlKind::Memory { .. } = parsed.url.scheme_kind() {
+        return Err(ConfigurationError::new(&url_key, "MEMORY_PENDING"));
     }
     let info = parsed
         .url
@@ -147,6 +149,8 @@ impl ContextParser for RedisClient {
             parsed.client_name = self.client_name.clone();
         }
         let pool = pool_from_parsed(&parsed, &prefix)?;
-        Ok(Arc::new(RedisContextFactory::with_options(pool, name, sink)))
+        Ok(Arc::new(RedisContextFactory::with_options(
+            pool, name, sink,
+        )))
     }
 }

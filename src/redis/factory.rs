@@ -29,7 +29,11 @@ impl RedisContextFactory {
 
     /// A factory with a context name (used in span names and the `redis_client_name` label)
     /// and a metrics sink.
-    pub fn with_options(pool: Arc<dyn PoolBackend>, name: &str, sink: Arc<dyn MetricsSink>) -> Self {
+    pub fn with_options(
+        pool: Arc<dyn PoolBackend>,
+        name: &str,
+        sink: Arc<dyn MetricsSink>,
+    ) -> Self {
         Self::with_type(pool, name, sink, names::TYPE_STANDALONE)
     }
 

@@ -7,7 +7,6 @@ mod monitored;
 mod pipeline;
 
 pub use client::{pool_from_config, RedisClient, RedisClientConfig, MAX_CONNECTIONS_LIMIT};
-pub(crate) use factory::report_pool_state;
 pub use factory::RedisContextFactory;
 pub use monitored::{MonitoredRedisConnection, TRANSACTION_MAX_ATTEMPTS};
 pub use pipeline::MonitoredPipeline;

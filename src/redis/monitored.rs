@@ -128,7 +128,10 @@ impl MonitoredRedisConnection {
         mut body: impl AsyncFnMut(&mut Self, &mut Pipeline) -> RedisResult<Option<T>>,
     ) -> RedisResult<T> {
         for _ in 0..TRANSACTION_MAX_ATTEMPTS {
-            redis::cmd("WATCH").arg(&keys).exec_async(&mut *self).await?;
+            redis::cmd("WATCH")
+                .arg(&keys)
+                .exec_async(&mut *self)
+                .await?;
             let mut pipe = redis::pipe();
             pipe.atomic();
             self.next_pipeline = None;
@@ -268,7 +271,10 @@ impl MonitoredRedisConnection {
             }
         }
         if let Some(pinned) = self.pinned.as_mut() {
-            let result = pinned.conn.req_packed_commands(pipeline, offset, count).await;
+            let result = pinned
+                .conn
+                .req_packed_commands(pipeline, offset, count)
+                .await;
             if stateful {
                 pinned.changed = true;
             }
@@ -277,7 +283,10 @@ impl MonitoredRedisConnection {
         if stateful {
             let pinned = self.pin().await?;
             pinned.changed = true;
-            return pinned.conn.req_packed_commands(pipeline, offset, count).await;
+            return pinned
+                .conn
+                .req_packed_commands(pipeline, offset, count)
+                .await;
         }
         if blocking {
             let mut conn = self.core.pool.exclusive().await?;
@@ -319,8 +328,32 @@ impl Drop for MonitoredRedisConnection {
     }
 }
 
-/// Measures one command or pipeline: active gauge, latency, count, span.
-async fn measured<T>(
+/// A reply that may carry Redis error replies inside it: the `redis` crate hands error
+/// replies back as `Value::ServerError` and only turns them into `Err` when converting.
+trait Reply {
+    fn server_error(&self) -> Option<&redis::ServerError>;
+}
+
+impl Reply for Value {
+    fn server_error(&self) -> Option<&redis::ServerError> {
+        match self {
+            Value::ServerError(err) => Some(err),
+            // EXEC's reply holds the replies of the transaction's commands.
+            Value::Array(items) => items.iter().find_map(Reply::server_error),
+            _ => None,
+        }
+    }
+}
+
+impl Reply for Vec<Value> {
+    fn server_error(&self) -> Option<&redis::ServerError> {
+        self.iter().find_map(Reply::server_error)
+    }
+}
+
+/// Measures one command or pipeline: active gauge, latency, count, span. A reply holding an
+/// error reply counts as a failure, as the caller will see it as one.
+async fn measured<T: Reply>(
     instruments: &CommandInstruments,
     mut span: Option<crate::span::Span>,
     run: impl std::future::Future<Output = RedisResult<T>>,
@@ -333,12 +366,14 @@ async fn measured<T>(
         recorded: false,
     };
     let result = run.await;
-    outcome.record(result.is_ok());
+    let server_error = result.as_ref().ok().and_then(Reply::server_error);
+    outcome.record(result.is_ok() && server_error.is_none());
     drop(active);
     if let Some(span) = span.take() {
-        match &result {
-            Ok(_) => span.finish(),
-            Err(err) => span.finish_with_error(err),
+        match (&result, server_error) {
+            (Err(err), _) => span.finish_with_error(err),
+            (Ok(_), Some(err)) => span.finish_with_error(&RedisError::from(err.clone())),
+            (Ok(_), None) => span.finish(),
         }
     }
     result

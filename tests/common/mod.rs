@@ -121,6 +121,7 @@ fn spawn(port: u16, dir: &Path, extra_args: &[String]) -> Result<Child, String> 
         .args(["--port", &port.to_string()])
         .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        .args(["--enable-debug-command", "local"])
         .arg("--dir")
         .arg(dir)
         .args(extra_args)
@@ -137,7 +138,9 @@ fn spawn(port: u16, dir: &Path, extra_args: &[String]) -> Result<Child, String> 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server exited early ({status}) on port {port}"));
+            return Err(format!(
+                "redis-server exited early ({status}) on port {port}"
+            ));
         }
         if ready(port, tls) {
             return Ok(child);
@@ -158,10 +161,15 @@ fn ready(port: u16, tls: bool) -> bool {
     let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}/0")) else {
         return false;
     };
-    let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_millis(200)) else {
-        return false;
+    let mut conn = match client.get_connection_with_timeout(Duration::from_millis(200)) {
+        Ok(conn) => conn,
+        Err(err) => return err.code().is_some(),
     };
-    redis::cmd("PING").query::<String>(&mut conn).is_ok()
+    // Any reply, even NOAUTH from a password-protected server, means it is serving.
+    match redis::cmd("PING").query::<String>(&mut conn) {
+        Ok(_) => true,
+        Err(err) => err.code().is_some() || err.kind() == redis::ErrorKind::AuthenticationFailed,
+    }
 }
 
 /// A loopback port nobody listens on right now.
