@@ -154,7 +154,12 @@ impl From<Error> for redis::RedisError {
             other if other.is_connection_error() => {
                 std::io::Error::new(std::io::ErrorKind::NotConnected, other.to_string()).into()
             }
-            other => (redis::ErrorKind::Client, "baseplate-redis", other.to_string()).into(),
+            other => (
+                redis::ErrorKind::Client,
+                "baseplate-redis",
+                other.to_string(),
+            )
+                .into(),
         }
     }
 }

@@ -229,7 +229,11 @@ struct Cancelled;
 
 impl Span {
     /// Starts a root server span for an incoming request.
-    pub fn server(name: impl Into<Cow<'static, str>>, trace: TraceInfo, observers: Observers) -> Self {
+    pub fn server(
+        name: impl Into<Cow<'static, str>>,
+        trace: TraceInfo,
+        observers: Observers,
+    ) -> Self {
         Span::start(
             name.into(),
             SpanKind::Server,

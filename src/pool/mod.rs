@@ -10,10 +10,12 @@
 //! Both count against the same `max_connections` limit.
 
 mod connection;
+mod memory;
 // mod mobc_backend;
 mod state;
 
 pub use connection::{PooledConnection, Release};
+pub use memory::InMemoryBackend;
 // pub use mobc_backend::MobcBackend;
 pub use state::PoolState;
 

@@ -98,9 +98,10 @@ impl RecordingObserver {
     pub fn render_tree(&self) -> String {
         let spans = self.spans();
         let mut out = String::new();
-        let roots = spans
-            .iter()
-            .filter(|s| s.parent_id.is_none_or(|p| !spans.iter().any(|o| o.span_id == p)));
+        let roots = spans.iter().filter(|s| {
+            s.parent_id
+                .is_none_or(|p| !spans.iter().any(|o| o.span_id == p))
+        });
         for root in roots {
             render(&spans, root, 0, &mut out);
         }
@@ -113,7 +114,13 @@ fn render(spans: &[RecordedSpan], span: &RecordedSpan, depth: usize, out: &mut S
         .duration
         .map(|d| format!("{:.3} ms", d.as_secs_f64() * 1e3))
         .unwrap_or_else(|| "unfinished".into());
-    let _ = write!(out, "{:indent$}{} ({duration})", "", span.name, indent = depth * 2);
+    let _ = write!(
+        out,
+        "{:indent$}{} ({duration})",
+        "",
+        span.name,
+        indent = depth * 2
+    );
     if let Some(error) = &span.error {
         let _ = write!(out, " error: {error}");
     }

@@ -96,7 +96,8 @@ impl SpanRecorder for TracingRecorder {
     fn on_finish(self: Box<Self>, _duration: Duration, error: Option<&dyn std::error::Error>) {
         if let Some(error) = error {
             self.span.record("otel.status_code", "ERROR");
-            self.span.record("error.message", tracing::field::display(error));
+            self.span
+                .record("error.message", tracing::field::display(error));
         }
         if let Some(parents) = &self.parents {
             parents
