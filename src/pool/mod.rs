@@ -11,11 +11,13 @@
 
 mod connection;
 mod guarded;
+mod memory;
 mod mobc_backend;
 mod options;
 mod state;
 
 pub use connection::{PooledConnection, Release};
+pub use memory::InMemoryBackend;
 pub use mobc_backend::MobcBackend;
 pub use options::{
     PoolOptions, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT,

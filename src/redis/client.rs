@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
-use crate::pool::{MobcBackend, PoolBackend, PoolOptions};
+use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions};
 use crate::sink::MetricsSink;
 
 /// The most connections one client may be configured to open. Redis itself accepts 10,000
@@ -103,8 +103,10 @@ fn pool_from_parsed(
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
     let url_key = format!("{prefix}url");
     let options = parsed.pool_options();
-    if let UrlKind::Memory { .. } = parsed.url.scheme_kind() {
-        return Err(ConfigurationError::new(&url_key, "MEMORY_PENDING"));
+    if let UrlKind::Memory { name } = parsed.url.scheme_kind() {
+        return Ok(Arc::new(
+            InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
+        ));
     }
     let info = parsed
         .url

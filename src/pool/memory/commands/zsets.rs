@@ -1,0 +1,327 @@
+//! Sorted-set commands; scores are replied as Redis 7.0 prints doubles (`%.17g`).
+
+use std::collections::HashMap;
+
+use redis::Value;
+
+use super::{
+    arg_i64, bulk, error, fail, format_score, int, parse_f64, Exec, Reply, NOT_FLOAT, SYNTAX,
+};
+use crate::pool::memory::store::{Data, Entry};
+
+#[derive(Default, Clone, Copy)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// What one ZADD element did.
+enum Added {
+    New(f64),
+    Updated(f64),
+    Same(f64),
+    Skipped,
+}
+
+fn add_one(
+    z: &mut HashMap<Vec<u8>, f64>,
+    f: AddFlags,
+    score: f64,
+    member: &[u8],
+) -> Result<Added, Value> {
+    match z.get(member).copied() {
+        Some(current) => {
+            if f.nx {
+                return Ok(Added::Skipped);
+            }
+            let score = if f.incr { current + score } else { score };
+            if score.is_nan() {
+                return fail("ERR resulting score is not a number (NaN)");
+            }
+            if (f.lt && score >= current) || (f.gt && score <= current) {
+                return Ok(Added::Skipped);
+            }
+            if score == current {
+                return Ok(Added::Same(score));
+            }
+            z.insert(member.to_vec(), score);
+            Ok(Added::Updated(score))
+        }
+        None => {
+            if f.xx {
+                return Ok(Added::Skipped);
+            }
+            z.insert(member.to_vec(), score);
+            Ok(Added::New(score))
+        }
+    }
+}
+
+/// Applies ZADD elements to the key, creating it only if something is added.
+fn add_all(
+    x: &mut Exec<'_>,
+    key: &[u8],
+    f: AddFlags,
+    elements: &[(f64, Vec<u8>)],
+) -> Result<Vec<Added>, Value> {
+    let mut results = Vec::with_capacity(elements.len());
+    match x.zset(key)? {
+        Some(z) => {
+            for (score, member) in elements {
+                results.push(add_one(z, f, *score, member)?);
+            }
+            if results
+                .iter()
+                .any(|r| matches!(r, Added::New(_) | Added::Updated(_)))
+            {
+                x.touch(key);
+            }
+        }
+        None => {
+            let mut z = HashMap::new();
+            for (score, member) in elements {
+                results.push(add_one(&mut z, f, *score, member)?);
+            }
+            if !z.is_empty() {
+                x.insert(
+                    key,
+                    Entry {
+                        data: Data::ZSet(z),
+                        expires_at: None,
+                    },
+                );
+            }
+        }
+    }
+    Ok(results)
+}
+
+fn incr_reply(result: &Added) -> Value {
+    match result {
+        Added::New(s) | Added::Updated(s) | Added::Same(s) => bulk(format_score(*s)),
+        Added::Skipped => Value::Nil,
+    }
+}
+
+pub(super) fn zadd(x: &mut Exec<'_>) -> Reply {
+    let mut f = AddFlags::default();
+    let mut i = 2;
+    while i < x.args.len() {
+        match x.arg(i).to_ascii_lowercase().as_slice() {
+            b"nx" => f.nx = true,
+            b"xx" => f.xx = true,
+            b"gt" => f.gt = true,
+            b"lt" => f.lt = true,
+            b"ch" => f.ch = true,
+            b"incr" => f.incr = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let rest = &x.args[i..];
+    if rest.is_empty() || rest.len() % 2 == 1 {
+        return fail(SYNTAX);
+    }
+    if f.nx && f.xx {
+        return fail("ERR XX and NX options at the same time are not compatible");
+    }
+    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+        return fail("ERR GT, LT, and/or NX options at the same time are not compatible");
+    }
+    if f.incr && rest.len() > 2 {
+        return fail("ERR INCR option supports a single increment-element pair");
+    }
+    let mut elements = Vec::with_capacity(rest.len() / 2);
+    for pair in rest.chunks(2) {
+        let score = parse_f64(&pair[0]).ok_or_else(|| error(NOT_FLOAT))?;
+        elements.push((score, pair[1].clone()));
+    }
+    let key = x.arg(1).to_vec();
+    let results = add_all(x, &key, f, &elements)?;
+    if f.incr {
+        return Ok(results.first().map(incr_reply).unwrap_or(Value::Nil));
+    }
+    let counted = results
+        .iter()
+        .filter(|r| matches!(r, Added::New(_)) || (f.ch && matches!(r, Added::Updated(_))))
+        .count();
+    Ok(int(counted as i64))
+}
+
+pub(super) fn zincrby(x: &mut Exec<'_>) -> Reply {
+    let by = parse_f64(x.arg(2)).ok_or_else(|| error(NOT_FLOAT))?;
+    let key = x.arg(1).to_vec();
+    let member = x.arg(3).to_vec();
+    let f = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    let results = add_all(x, &key, f, &[(by, member)])?;
+    Ok(results.first().map(incr_reply).unwrap_or(Value::Nil))
+}
+
+pub(super) fn zscore(x: &mut Exec<'_>) -> Reply {
+    let key = x.arg(1).to_vec();
+    let member = x.arg(2).to_vec();
+    Ok(x.zset(&key)?
+        .and_then(|z| z.get(&member).copied())
+        .map(|s| bulk(format_score(s)))
+        .unwrap_or(Value::Nil))
+}
+
+pub(super) fn zrem(x: &mut Exec<'_>) -> Reply {
+    let key = x.arg(1).to_vec();
+    let members: Vec<Vec<u8>> = x.args[2..].to_vec();
+    let Some(z) = x.zset(&key)? else {
+        return Ok(int(0));
+    };
+    let removed = members.iter().filter(|m| z.remove(*m).is_some()).count();
+    if removed > 0 {
+        x.touch(&key);
+    }
+    Ok(int(removed as i64))
+}
+
+pub(super) fn zcard(x: &mut Exec<'_>) -> Reply {
+    let key = x.arg(1).to_vec();
+    Ok(int(x.zset(&key)?.map_or(0, |z| z.len()) as i64))
+}
+
+/// A score bound: `(` makes it exclusive; parsed like `strtod` (empty is 0).
+fn score_bound(raw: &[u8]) -> Option<(f64, bool)> {
+    let (exclusive, rest) = match raw.split_first() {
+        Some((b'(', rest)) => (true, rest),
+        _ => (false, raw),
+    };
+    if rest.is_empty() {
+        return Some((0.0, exclusive));
+    }
+    let s = std::str::from_utf8(rest).ok()?.trim_start();
+    let v: f64 = s.parse().ok()?;
+    (!v.is_nan()).then_some((v, exclusive))
+}
+
+enum RangeBy {
+    Rank,
+    Score,
+    Lex,
+}
+
+/// ZRANGE and ZRANGEBYSCORE, parsed as Redis 7.0's `zrangeGenericCommand`.
+fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
+    let mut withscores = false;
+    let mut limit: Option<(i64, i64)> = None;
+    let mut rev = false;
+    let mut by: Option<RangeBy> = by_score_cmd.then_some(RangeBy::Score);
+    let mut j = 4;
+    while j < x.args.len() {
+        let left = x.args.len() - j - 1;
+        match x.arg(j).to_ascii_lowercase().as_slice() {
+            b"withscores" => withscores = true,
+            b"limit" if left >= 2 => {
+                limit = Some((arg_i64(x.arg(j + 1))?, arg_i64(x.arg(j + 2))?));
+                j += 2;
+            }
+            b"rev" if !by_score_cmd && !rev => rev = true,
+            b"bylex" if by.is_none() => by = Some(RangeBy::Lex),
+            b"byscore" if by.is_none() => by = Some(RangeBy::Score),
+            _ => return fail(SYNTAX),
+        }
+        j += 1;
+    }
+    let by = by.unwrap_or(RangeBy::Rank);
+    if limit.is_some() && matches!(by, RangeBy::Rank) {
+        return fail(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        );
+    }
+    if withscores && matches!(by, RangeBy::Lex) {
+        return fail("ERR syntax error, WITHSCORES not supported in combination with BYLEX");
+    }
+    let (mut a, mut b) = (x.arg(2).to_vec(), x.arg(3).to_vec());
+    if rev && !matches!(by, RangeBy::Rank) {
+        std::mem::swap(&mut a, &mut b);
+    }
+    enum Bounds {
+        Rank(i64, i64),
+        Score((f64, bool), (f64, bool)),
+    }
+    let bounds = match by {
+        RangeBy::Rank => Bounds::Rank(arg_i64(&a)?, arg_i64(&b)?),
+        RangeBy::Score => match (score_bound(&a), score_bound(&b)) {
+            (Some(min), Some(max)) => Bounds::Score(min, max),
+            _ => return fail("ERR min or max is not a float"),
+        },
+        // Lexicographic ranges are not implemented: treat BYLEX like an unknown option.
+        RangeBy::Lex => return fail("ERR min or max not valid string range item"),
+    };
+    let key = x.arg(1).to_vec();
+    let Some(z) = x.zset(&key)? else {
+        return Ok(Value::Array(vec![]));
+    };
+    let mut sorted: Vec<(f64, Vec<u8>)> = z.iter().map(|(m, s)| (*s, m.clone())).collect();
+    sorted.sort_by(|l, r| {
+        l.0.partial_cmp(&r.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then_with(|| l.1.cmp(&r.1))
+    });
+    if rev {
+        sorted.reverse();
+    }
+    let picked: Vec<(f64, Vec<u8>)> = match bounds {
+        Bounds::Rank(start, end) => {
+            let len = sorted.len() as i64;
+            let start = if start < 0 {
+                (start + len).max(0)
+            } else {
+                start
+            };
+            let end = if end < 0 { end + len } else { end };
+            if start > end || start >= len {
+                vec![]
+            } else {
+                let end = end.min(len - 1);
+                sorted[start as usize..=end as usize].to_vec()
+            }
+        }
+        Bounds::Score((min, minex), (max, maxex)) => {
+            let in_range = |s: f64| {
+                (if minex { s > min } else { s >= min }) && (if maxex { s < max } else { s <= max })
+            };
+            let (offset, count) = limit.unwrap_or((0, -1));
+            if offset < 0 {
+                vec![]
+            } else {
+                let it = sorted
+                    .into_iter()
+                    .filter(|(s, _)| in_range(*s))
+                    .skip(offset as usize);
+                if count < 0 {
+                    it.collect()
+                } else {
+                    it.take(count as usize).collect()
+                }
+            }
+        }
+    };
+    let mut out = Vec::with_capacity(picked.len() * 2);
+    for (score, member) in picked {
+        out.push(bulk(member));
+        if withscores {
+            out.push(bulk(format_score(score)));
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+pub(super) fn zrange(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, false)
+}
+
+pub(super) fn zrangebyscore(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, true)
+}
