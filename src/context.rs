@@ -267,6 +267,34 @@ impl Baseplate {
     pub fn start_runtime_reporter(&self, interval: Duration) -> RuntimeReporter {
         RuntimeReporter::start(self.factories.clone(), self.sink.clone(), interval)
     }
+
+    /// Reports the runtime metrics (pool size and use) of every registered factory to the
+    /// metrics sink, now. Call it when `/metrics` is scraped to export fresh pool numbers,
+    /// with or without the periodic [`start_runtime_reporter`](Self::start_runtime_reporter).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use baseplate_redis::sink::{names, RecordingSink};
+    /// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+    ///
+    /// let sink = RecordingSink::new();
+    /// let config = RawConfig::from_pairs([
+    ///     ("foo.url", "memory://doc-report"),
+    ///     ("foo.max_connections", "7"),
+    /// ]);
+    /// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()));
+    /// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
+    ///
+    /// baseplate.report_runtime_metrics();
+    /// let max = sink.gauge_value(names::POOL_MAX_SIZE, &[(names::LABEL_POOL, "foo")]);
+    /// assert_eq!(max, Some(7.0));
+    /// # Ok::<(), baseplate_redis::ConfigurationError>(())
+    /// ```
+    pub fn report_runtime_metrics(&self) {
+        for factory in self.factories.values() {
+            factory.report_runtime_metrics(self.sink.as_ref());
+        }
+    }
 }
 
 impl fmt::Debug for Baseplate {

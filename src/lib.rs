@@ -11,6 +11,8 @@ mod redis;
 pub mod runtime;
 pub mod sink;
 pub mod span;
+#[cfg(feature = "axum")]
+pub mod web;
 
 pub use crate::config::{ConfigurationError, RawConfig};
 #[cfg(any(test, feature = "mock"))]

@@ -182,10 +182,8 @@ impl MonitoredRedisConnection {
             Arc::from(format!("{}.{}", self.name, instruments.upper))
         };
         let mut span = self.span.child(name, SpanKind::Client);
-        span.set_tag("db.system", "redis");
+        tag_database(&mut span, self.core.pool.as_ref());
         span.set_tag("db.operation.name", instruments.upper.to_string());
-        span.set_tag("db.namespace", self.core.pool.database().to_string());
-        span.set_tag("server.address", self.core.pool.address());
         Some(span)
     }
 
@@ -328,6 +326,37 @@ impl Drop for MonitoredRedisConnection {
     }
 }
 
+/// The OpenTelemetry database tags of a command or pipeline span: the system (under both
+/// the current `db.system.name` and the older `db.system`), the db index as `db.namespace`,
+/// and the server as `server.address` (host or socket path, never credentials) and
+/// `server.port`.
+fn tag_database(span: &mut crate::span::Span, pool: &dyn PoolBackend) {
+    span.set_tag("db.system.name", "redis");
+    span.set_tag("db.system", "redis");
+    span.set_tag("db.namespace", pool.database().to_string());
+    let address = pool.address();
+    match split_host_port(&address) {
+        Some((host, port)) => {
+            span.set_tag("server.address", host.to_string());
+            span.set_tag("server.port", i64::from(port));
+        }
+        None => span.set_tag("server.address", address),
+    }
+}
+
+/// `host:port` or `[v6 host]:port` split in two; `None` for socket paths and `memory://`.
+fn split_host_port(address: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host, port.parse().ok()?));
+    }
+    let (host, port) = address.rsplit_once(':')?;
+    if host.is_empty() || host.contains(':') || host.contains('/') {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
 /// A reply that may carry Redis error replies inside it: the `redis` crate hands error
 /// replies back as `Value::ServerError` and only turns them into `Err` when converting.
 trait Reply {
@@ -423,11 +452,9 @@ impl ConnectionLike for MonitoredRedisConnection {
                 let name =
                     span_name.unwrap_or_else(|| Arc::from(format!("{}.pipeline", self.name)));
                 let mut span = self.span.child(name, SpanKind::Client);
-                span.set_tag("db.system", "redis");
+                tag_database(&mut span, self.core.pool.as_ref());
                 span.set_tag("db.operation.name", "PIPELINE");
                 span.set_tag("db.operation.batch.size", pipeline.len() as i64);
-                span.set_tag("db.namespace", self.core.pool.database().to_string());
-                span.set_tag("server.address", self.core.pool.address());
                 span
             });
             measured(
@@ -453,5 +480,23 @@ impl fmt::Debug for MonitoredRedisConnection {
             .field("span", &self.span)
             .field("pinned", &self.pinned.is_some())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_host_port;
+
+    #[test]
+    fn addresses_split_into_host_and_port() {
+        assert_eq!(split_host_port("127.0.0.1:6379"), Some(("127.0.0.1", 6379)));
+        assert_eq!(
+            split_host_port("cache.internal:7000"),
+            Some(("cache.internal", 7000))
+        );
+        assert_eq!(split_host_port("[::1]:6380"), Some(("::1", 6380)));
+        assert_eq!(split_host_port("/run/redis.sock"), None);
+        assert_eq!(split_host_port("memory://quickstart"), None);
+        assert_eq!(split_host_port("host:notaport"), None);
     }
 }

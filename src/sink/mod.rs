@@ -7,6 +7,8 @@
 mod facade;
 pub mod names;
 mod noop;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod recording;
 
 pub use facade::FacadeSink;

@@ -11,9 +11,25 @@ use super::{SpanInfo, SpanKind, SpanObserver, SpanRecorder, TagValue};
 
 /// Turns every span into a `tracing` span named `baseplate.span`, with the span's name in the
 /// `otel.name` field (which `tracing-opentelemetry` uses as the exported span's name), its
-/// ids, its kind, the Redis tags (`db.system`, `db.operation.name`, `db.namespace`,
-/// `server.address`, `server.port`) and, on failure, `otel.status_code = "ERROR"` and
-/// `error.message`.
+/// ids, its kind, the OpenTelemetry database fields of Redis spans (`db.system.name` and
+/// `db.system` = `redis`, `db.operation.name` = the command, `db.operation.batch.size` for
+/// pipelines, `db.namespace` = the db index, `server.address` and `server.port`, never
+/// credentials), the HTTP fields of server spans made by the `axum` layer
+/// (`http.request.method`, `http.route`, `url.path`, `http.response.status_code`) and, on
+/// failure, `otel.status_code = "ERROR"` and `error.message`. Tags with other keys are not
+/// forwarded (a `tracing` span's fields are fixed when it starts).
+///
+/// With `tracing-opentelemetry` these spans are exported as OpenTelemetry spans named after
+/// `otel.name`, of kind `otel.kind`, with the fields as attributes (see
+/// `examples/opentelemetry.rs`).
+///
+/// ```
+/// use std::sync::Arc;
+/// use baseplate_redis::{span::TracingObserver, Baseplate, RawConfig};
+///
+/// let mut baseplate = Baseplate::new(RawConfig::new());
+/// baseplate.register(Arc::new(TracingObserver::new()));
+/// ```
 ///
 /// Child spans are attached to the `tracing` span of their parent request.
 #[derive(Debug, Default)]
@@ -61,11 +77,17 @@ impl SpanObserver for TracingObserver {
             trace_id = info.trace_id,
             span_id = info.span_id,
             parent_id = info.parent_id,
+            db.system.name = Empty,
             db.system = Empty,
             db.operation.name = Empty,
+            db.operation.batch.size = Empty,
             db.namespace = Empty,
             server.address = Empty,
             server.port = Empty,
+            http.request.method = Empty,
+            http.route = Empty,
+            url.path = Empty,
+            http.response.status_code = Empty,
             error.message = Empty,
         );
         let parents = (info.kind != SpanKind::Client).then(|| {

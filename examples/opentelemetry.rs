@@ -1,0 +1,73 @@
+//! Exports the spans of a request and its Redis commands as OpenTelemetry spans, through
+//! `tracing` and `tracing-opentelemetry`, to stdout.
+//!
+//! ```sh
+//! cargo run --example opentelemetry                                  # in-memory backend
+//! REDIS_URL=redis://127.0.0.1:6379/0 cargo run --example opentelemetry   # a real server
+//! ```
+//!
+//! Each Redis command becomes a client span (`redis.SET`, `redis.pipeline_counters`…) under
+//! the request's server span, with the database semantic-convention attributes
+//! `db.system.name` / `db.system` = `redis`, `db.operation.name`, `db.namespace` (the db
+//! index), `server.address` and `server.port` (never credentials).
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use baseplate_redis::config::RawConfig;
+use baseplate_redis::span::TracingObserver;
+use baseplate_redis::{Baseplate, ContextSpec, RedisClient};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use redis::AsyncCommands;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    // Simple exporter: each span is printed as soon as it ends.
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(opentelemetry_stdout::SpanExporter::default())
+        .build();
+    let tracer = provider.tracer("baseplate-redis-example");
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .init();
+
+    let result = run().await;
+    if let Err(err) = provider.shutdown() {
+        eprintln!("opentelemetry: shutting the exporter down failed: {err}");
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("opentelemetry: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "memory://otel".to_string());
+    let config = RawConfig::from_pairs([("redis.url", url)]);
+    let mut baseplate = Baseplate::new(config);
+    baseplate.register(Arc::new(TracingObserver::new()));
+    baseplate
+        .configure_context(ContextSpec::new().client("redis", RedisClient::new()))
+        .map_err(|e| e.to_string())?;
+
+    baseplate
+        .serve("GET /profile/{user}", None, async |context| {
+            let mut redis = context.redis("redis")?;
+            let _: () = redis.set("profile:alice", "Alice").await?;
+            let _: String = redis.get("profile:alice").await?;
+            let mut pipe = redis.pipeline("counters");
+            pipe.incr("views:alice", 1)
+                .expire("views:alice", 60)
+                .ignore();
+            let _: (i64,) = pipe.query_async(&mut redis).await?;
+            Ok::<_, baseplate_redis::Error>(())
+        })
+        .await
+        .map_err(|e| format!("request failed: {e}"))
+}
