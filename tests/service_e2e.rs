@@ -176,6 +176,7 @@ async fn the_service_serves_requests_and_exports_its_metrics() {
     assert_eq!(unknown["value"], 0);
     // The data really is in the private server, db 2.
     let mut admin = redis.admin();
+    redis::cmd("SELECT").arg(2).exec(&mut admin).unwrap();
     let stored: i64 = redis::cmd("GET")
         .arg("counter:visits")
         .query(&mut admin)
