@@ -16,21 +16,21 @@ pub enum Release {
     Discard,
 }
 
-type ReleaseHook = Box<dyn FnOnce(Release) + Send>;
+type ReleaseHook = Box<dyn FnOnce(Release) + Send + Sync>;
 
 /// A connection checked out of a [`PoolBackend`](super::PoolBackend).
 ///
 /// It forwards `redis::aio::ConnectionLike`, so any redis command runs on it. Dropping it gives
 /// it back: reused, unless [`discard`](Self::discard) was called.
 pub struct PooledConnection {
-    conn: Box<dyn ConnectionLike + Send>,
+    conn: Box<dyn ConnectionLike + Send + Sync>,
     release: Option<ReleaseHook>,
     mode: Release,
 }
 
 impl PooledConnection {
     /// Wraps any connection; nothing happens when it is dropped but dropping `conn`.
-    pub fn new(conn: impl ConnectionLike + Send + 'static) -> Self {
+    pub fn new(conn: impl ConnectionLike + Send + Sync + 'static) -> Self {
         PooledConnection {
             conn: Box::new(conn),
             release: None,
@@ -40,8 +40,8 @@ impl PooledConnection {
 
     /// Wraps a connection and calls `release` once when it is given back.
     pub fn with_release(
-        conn: impl ConnectionLike + Send + 'static,
-        release: impl FnOnce(Release) + Send + 'static,
+        conn: impl ConnectionLike + Send + Sync + 'static,
+        release: impl FnOnce(Release) + Send + Sync + 'static,
     ) -> Self {
         PooledConnection {
             conn: Box::new(conn),

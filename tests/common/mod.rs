@@ -4,6 +4,10 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod direct;
+
+pub use direct::DirectBackend;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -137,7 +141,9 @@ fn spawn(port: u16, dir: &Path, extra_args: &[String]) -> Result<Child, String> 
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("redis-server exited early ({status}) on port {port}"));
+            return Err(format!(
+                "redis-server exited early ({status}) on port {port}"
+            ));
         }
         if ready(port, tls) {
             return Ok(child);
