@@ -6,6 +6,7 @@
 
 mod direct;
 
+#[allow(unused_imports)]
 pub use direct::DirectBackend;
 
 use std::net::TcpListener;
