@@ -71,9 +71,10 @@ fn generate(rng: &mut fastrand::Rng) -> Command {
             for _ in 0..rng.usize(..3) {
                 c.push(pick(
                     rng,
+                    // No EXAT: a past deadline leaves Redis a key its active expiry removes
+                    // some time later, so DBSIZE right after is timing-dependent.
                     &[
-                        "NX", "XX", "GET", "KEEPTTL", "EX", "PX", "1000", "2000000", "0", "EXAT",
-                        "FOO",
+                        "NX", "XX", "GET", "KEEPTTL", "EX", "PX", "1000", "2000000", "0", "FOO",
                     ],
                 ));
             }

@@ -42,7 +42,7 @@ fn expire_generic(x: &mut Exec<'_>, seconds: bool, absolute: bool, cmd: &str) ->
     let when = arg_i64(x.arg(2))?;
     let invalid = || error(&format!("ERR invalid expire time in '{cmd}' command"));
     let mut when = if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid());
         }
         when * 1000
