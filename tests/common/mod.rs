@@ -4,6 +4,11 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod direct;
+
+#[allow(unused_imports)]
+pub use direct::DirectBackend;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
