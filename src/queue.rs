@@ -66,13 +66,11 @@ impl MessageQueue {
     /// ([`Error::is_queue_timeout`]).
     pub async fn get(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let reply = match timeout {
-            Some(t) if t.is_zero() => {
-                redis::cmd("LPOP")
-                    .arg(&self.key)
-                    .query_async::<Value>(&mut self.conn)
-                    .await
-                    .map_err(command_error("LPOP"))?
-            }
+            Some(t) if t.is_zero() => redis::cmd("LPOP")
+                .arg(&self.key)
+                .query_async::<Value>(&mut self.conn)
+                .await
+                .map_err(command_error("LPOP"))?,
             _ => {
                 let seconds = timeout.map_or(0.0, |t| t.as_secs_f64());
                 // BLPOP 0 would block forever: round tiny waits up to a millisecond.

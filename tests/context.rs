@@ -27,7 +27,9 @@ struct Greeter {
 
 impl Greeter {
     fn greet(&self, who: &str) -> String {
-        let span = self.span.child(format!("{}.greet", self.name), SpanKind::Local);
+        let span = self
+            .span
+            .child(format!("{}.greet", self.name), SpanKind::Local);
         span.finish();
         format!("{} {who}", self.greeting)
     }
@@ -102,7 +104,10 @@ async fn users_plug_in_their_own_factories_in_groups() {
     let context = baseplate.make_context_object();
     let err = context.redis("svc.hello").unwrap_err();
     assert!(matches!(err, Error::WrongContextObjectType { .. }), "{err}");
-    assert!(err.to_string().contains("MonitoredRedisConnection"), "{err}");
+    assert!(
+        err.to_string().contains("MonitoredRedisConnection"),
+        "{err}"
+    );
     let err = context.get::<MonitoredRedisConnection>("nope").unwrap_err();
     assert!(err.to_string().contains("svc.hello"), "{err}");
 

@@ -4,11 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
-mod direct;
-
 #[allow(unused_imports)]
-pub use direct::DirectBackend;
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
