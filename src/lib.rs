@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod command;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod runtime;
 pub mod sink;
 pub mod span;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod web;
 
 pub use crate::config::{ConfigurationError, RawConfig};

@@ -241,6 +241,24 @@ async fn the_service_serves_requests_and_exports_its_metrics() {
         ]
     );
 
+    // A result is visible as soon as Redis ran the worker's SETEX, a moment before the worker
+    // records it: wait (bounded) until the three job spans have finished.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while run
+        .spans
+        .spans()
+        .iter()
+        .filter(|s| s.name == "worker.job" && s.finished)
+        .count()
+        < 3
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the worker never finished its jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
     // Scrape.
     let response = http.get(format!("{base}/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);

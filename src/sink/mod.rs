@@ -8,6 +8,7 @@ mod facade;
 pub mod names;
 mod noop;
 #[cfg(feature = "prometheus")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
 pub mod prometheus;
 mod recording;
 
