@@ -307,6 +307,29 @@ impl fmt::Debug for Baseplate {
 }
 
 /// One request's view of the service's clients: ask it for the object of a context name.
+///
+/// Made by [`Baseplate::make_context_object`] (or [`Baseplate::serve`]); in an axum
+/// service, the `web` module's layer (feature `axum`) makes one per HTTP request and
+/// handlers take it as an argument. Cloning it is cheap; clones share the request's span.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+/// use redis::AsyncCommands;
+///
+/// let config = RawConfig::from_pairs([("foo.url", "memory://doc-request-context")]);
+/// let mut baseplate = Baseplate::new(config);
+/// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
+///
+/// let mut context = baseplate.make_context_object();
+/// let span = baseplate.make_server_span(&mut context, "handler", None);
+/// let mut foo = context.redis("foo")?;
+/// let _: () = foo.set("k", 1).await?;
+/// assert!(context.redis("bar").unwrap_err().to_string().contains("bar"));
+/// span.finish();
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct RequestContext {
     factories: Factories,

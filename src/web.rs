@@ -9,8 +9,11 @@
 //!   `RequestContext` argument finds it — so every Redis command of the handler is a child
 //!   span of the request's span;
 //! - finishes the span with the tag `http.response.status_code`, and with an error for a
-//!   5xx status. A request whose future is dropped (the client went away) ends its span as
-//!   cancelled.
+//!   5xx status, when the handler returns its response (before a streamed body is sent).
+//!   A request whose future is dropped (the client went away) ends its span as cancelled.
+//!
+//! Put the layer on the router with `Router::layer` (not on the outer service), so the
+//! matched route is known when the span starts.
 //!
 //! ```
 //! use std::sync::Arc;
