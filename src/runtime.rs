@@ -16,6 +16,31 @@ pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 /// A tokio task that asks every registered factory to report its runtime metrics, every
 /// interval. Made by [`Baseplate::start_runtime_reporter`](crate::Baseplate::start_runtime_reporter).
 /// It stops at [`shutdown`](Self::shutdown) or when dropped.
+///
+/// ```
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use baseplate_redis::sink::{names, RecordingSink};
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+///
+/// let sink = RecordingSink::new();
+/// let config = RawConfig::from_pairs([("foo.url", "memory://doc-reporter")]);
+/// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()));
+/// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
+///
+/// let reporter = baseplate.start_runtime_reporter(Duration::from_millis(10));
+/// for _ in 0..100 {
+///     if sink.gauge_value(names::RUNTIME_POOL_SIZE, &[("client", "foo")]).is_some() {
+///         break;
+///     }
+///     tokio::time::sleep(Duration::from_millis(10)).await;
+/// }
+/// reporter.shutdown().await;
+/// assert_eq!(sink.gauge_value(names::RUNTIME_POOL_SIZE, &[("client", "foo")]), Some(50.0));
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct RuntimeReporter {
     stop: watch::Sender<bool>,

@@ -12,6 +12,19 @@ static METADATA: Metadata<'static> =
 
 /// Sends metrics to a `metrics` recorder: the global one (installed by an exporter such as
 /// `metrics-exporter-prometheus`), or one given explicitly.
+///
+/// ```
+/// use std::sync::Arc;
+/// use baseplate_redis::sink::{key, names, FacadeSink, MetricsSink};
+/// use metrics_exporter_prometheus::PrometheusBuilder;
+///
+/// let recorder = PrometheusBuilder::new().build_recorder();
+/// let handle = recorder.handle();
+/// let sink = FacadeSink::with_recorder(Arc::new(recorder));
+/// sink.counter(&key(names::REQUESTS_TOTAL, &[(names::LABEL_COMMAND, "get")]))
+///     .increment(1);
+/// assert!(handle.render().contains(r#"redis_client_requests_total{redis_command="get"} 1"#));
+/// ```
 #[derive(Clone, Default)]
 pub struct FacadeSink {
     recorder: Option<Arc<dyn Recorder + Send + Sync>>,
