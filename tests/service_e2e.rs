@@ -269,6 +269,20 @@ async fn the_service_serves_requests_and_exports_its_metrics() {
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = response.text().await.unwrap();
     let samples = parse_metrics(&text);
+    for (name, kind) in [
+        (names::LATENCY_SECONDS, "histogram"),
+        (names::REQUESTS_TOTAL, "counter"),
+        (names::ACTIVE_REQUESTS, "gauge"),
+        (names::POOL_MAX_SIZE, "gauge"),
+        (names::POOL_IDLE_CONNECTIONS, "gauge"),
+        (names::POOL_ACTIVE_CONNECTIONS, "gauge"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name}:\n{text}"
+        );
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}:\n{text}");
+    }
 
     // Requests made (redis-rs sends `incr` as INCRBY, `set_ex` as SETEX): INCRBY = 5 counter
     // increments + 3 job ids; GET = 2 counter reads + the

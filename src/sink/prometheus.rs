@@ -21,6 +21,7 @@
 //!
 //! let text = handle.render();
 //! assert!(text.contains(r#"redis_client_latency_seconds_bucket{redis_command="get",le="0.005"} 1"#));
+//! assert!(text.contains("# HELP redis_client_latency_seconds Latency of the Redis commands"));
 //! ```
 
 pub use metrics_exporter_prometheus::{
@@ -46,7 +47,60 @@ pub fn builder() -> PrometheusBuilder {
 /// [`FacadeSink::with_recorder`](super::FacadeSink::with_recorder) and keep its
 /// [`handle`](PrometheusRecorder::handle) to render `/metrics`.
 pub fn recorder() -> PrometheusRecorder {
-    builder().build_recorder()
+    let recorder = builder().build_recorder();
+    describe(&recorder);
+    recorder
+}
+
+/// Gives every metric of the crate its `# HELP` text.
+fn describe(recorder: &PrometheusRecorder) {
+    use metrics::{Recorder, SharedString};
+
+    let help = |text: &'static str| SharedString::const_str(text);
+    let histograms = [(
+        names::LATENCY_SECONDS,
+        "Latency of the Redis commands and pipelines made by the client, in seconds",
+    )];
+    let counters = [(
+        names::REQUESTS_TOTAL,
+        "Redis commands and pipelines made by the client",
+    )];
+    let gauges = [
+        (
+            names::ACTIVE_REQUESTS,
+            "Redis commands and pipelines in flight",
+        ),
+        (
+            names::POOL_MAX_SIZE,
+            "The most connections the client's pool opens",
+        ),
+        (
+            names::POOL_IDLE_CONNECTIONS,
+            "Open connections of the pool not in use",
+        ),
+        (
+            names::POOL_ACTIVE_CONNECTIONS,
+            "Connections of the pool in use",
+        ),
+        (
+            names::RUNTIME_POOL_SIZE,
+            "The most connections the client's pool opens",
+        ),
+        (names::RUNTIME_POOL_IN_USE, "Connections of the pool in use"),
+        (
+            names::RUNTIME_POOL_OPEN_AND_AVAILABLE,
+            "Open connections of the pool not in use",
+        ),
+    ];
+    for (name, text) in histograms {
+        recorder.describe_histogram(name.into(), None, help(text));
+    }
+    for (name, text) in counters {
+        recorder.describe_counter(name.into(), None, help(text));
+    }
+    for (name, text) in gauges {
+        recorder.describe_gauge(name.into(), None, help(text));
+    }
 }
 
 /// Installs a recorder with the crate's latency buckets as the global `metrics` recorder
@@ -57,5 +111,8 @@ pub fn recorder() -> PrometheusRecorder {
 /// summaries or idle timeouts to the builder, call
 /// [`PrometheusHandle::run_upkeep`] now and then.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
-    builder().install_recorder()
+    let recorder = recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)?;
+    Ok(handle)
 }
