@@ -180,3 +180,46 @@ async fn a_cancelled_request_ends_its_span_as_cancelled() {
     assert!(span.finished);
     assert!(span.error.unwrap().contains("cancelled"));
 }
+
+#[tokio::test]
+async fn the_layer_wraps_any_tower_service() {
+    use axum::http::Response;
+
+    let config = RawConfig::from_pairs([("foo.url", "memory://web-tower")]);
+    let mut baseplate = Baseplate::new(config);
+    let spans = RecordingObserver::new();
+    baseplate.register(spans.clone().into_observer());
+    baseplate
+        .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
+        .unwrap();
+    let service = tower::ServiceBuilder::new()
+        .layer(BaseplateLayer::new(Arc::new(baseplate)))
+        .service_fn(|request: Request<()>| async move {
+            let context = request.extensions().get::<RequestContext>().unwrap();
+            let mut redis = context.redis("foo").unwrap();
+            let _: i64 = redis.incr("calls", 1).await.unwrap();
+            if request.uri().path() == "/fail" {
+                return Err(std::io::Error::other("backend exploded"));
+            }
+            Ok(Response::new(String::from("ok")))
+        });
+
+    let response = service
+        .clone()
+        .oneshot(Request::get("/ok").body(()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.into_body(), "ok");
+    let ok = spans.find("GET /ok").unwrap();
+    assert_eq!(ok.error, None);
+    assert_eq!(spans.children_of(ok.span_id)[0].name, "foo.INCRBY");
+
+    let err = service
+        .oneshot(Request::post("/fail").body(()).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "backend exploded");
+    let failed = spans.find("POST /fail").unwrap();
+    assert!(failed.error.unwrap().contains("backend exploded"));
+    assert_eq!(failed.tags.get("http.response.status_code"), None);
+}
