@@ -76,11 +76,33 @@ async fn run() -> Result<(), String> {
     println!("listening on http://{local} (Redis: {redis}); metrics at http://{local}/metrics");
 
     axum::serve(listener, service.router.clone())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))?;
     service.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what container runtimes send): finish the requests in flight, stop.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    println!("shutting down");
 }
