@@ -12,6 +12,7 @@
 //!   takes it, and `GET /jobs/{id}` shows its result once done;
 //! - `GET /metrics`: per-command metrics and pool gauges, Prometheus text format.
 
+// Shared by the example's `main` and the end-to-end test; each uses only part of it.
 #![allow(dead_code)]
 
 use std::path::Path;
@@ -153,7 +154,7 @@ async fn index() -> &'static str {
 }
 
 /// A counter's value.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct Counter {
     /// The counter's name.
     pub name: String,
@@ -183,7 +184,7 @@ async fn read_counter(
 }
 
 /// What `/limited/{client}` answers.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct Quota {
     /// The client the limit applies to.
     pub client: String,
@@ -230,7 +231,7 @@ async fn limited(
 }
 
 /// A queued job.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 pub struct Job {
     /// The job's id.
     pub id: i64,
