@@ -93,6 +93,15 @@ impl GuardedConnection {
     }
 }
 
+/// Whether an error means the socket can no longer be trusted, so the connection must be
+/// replaced: redis-rs's "unrecoverable" errors, and any I/O failure (a reset, an EOF after a
+/// server restart, a broken pipe) except our own reply timeouts.
+pub(crate) fn breaks_connection(err: &RedisError) -> bool {
+    err.is_unrecoverable_error()
+        || err.is_connection_dropped()
+        || (err.is_io_error() && !err.is_timeout())
+}
+
 /// Runs one request under the connection's guard: counts it in flight, applies the timeout,
 /// and poisons the connection when it can no longer be trusted.
 async fn guarded<T>(
@@ -119,7 +128,7 @@ async fn guarded<T>(
         None => request.await,
     };
     if let Err(err) = &result {
-        if err.is_unrecoverable_error() {
+        if breaks_connection(err) {
             poison.set();
         }
     }

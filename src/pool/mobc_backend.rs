@@ -181,7 +181,16 @@ impl MobcBackend {
     pub fn new(info: ConnectionInfo, address: &str, options: PoolOptions) -> Result<Self> {
         let address: Arc<str> = Arc::from(address);
         let db = info.redis_settings().db();
-        let client = redis::Client::open(info).map_err(|source| Error::Connect {
+        if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            // redis-rs asks rustls for the process's crypto provider, and panics when several
+            // are compiled in and none was chosen: choose ring unless the application did.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match &options.tls {
+            Some(tls) => redis::Client::build_with_tls(info, tls.to_redis()),
+            None => redis::Client::open(info),
+        }
+        .map_err(|source| Error::Connect {
             address: address.to_string(),
             source,
         })?;
