@@ -177,7 +177,9 @@ impl MobcBackend {
     /// A pool of connections to the server `info` names.
     ///
     /// `address` is how errors and spans name the server; it must not contain a password
-    /// (see [`RedisUrl::address`](crate::config::RedisUrl::address)).
+    /// (see [`RedisUrl::address`](crate::config::RedisUrl::address)). For `rediss://`,
+    /// `options.tls` gives the CA (and client) certificates; without it the system's root
+    /// CAs are trusted.
     pub fn new(info: ConnectionInfo, address: &str, options: PoolOptions) -> Result<Self> {
         let address: Arc<str> = Arc::from(address);
         let db = info.redis_settings().db();
