@@ -161,3 +161,82 @@ async fn pool_recovers_by_itself_after_a_server_restart() {
     assert!(state.open <= MAX_CONNECTIONS, "{state:?}");
     assert!(server.connected_clients() <= MAX_CONNECTIONS as usize);
 }
+
+/// A restart while the client is idle: the sockets it had open are dead but nobody has
+/// noticed yet. Only the command that discovers the first dead socket fails (with a
+/// connection-class error): the pool then checks its other idle sockets before using them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_restart_costs_one_failed_command() {
+    let mut server = RedisServer::start();
+    let config = RawConfig::from_pairs([
+        ("redis.url", server.url(0)),
+        ("redis.max_connections", "4".to_string()),
+        ("redis.socket_timeout", "500 milliseconds".to_string()),
+        (
+            "redis.socket_connect_timeout",
+            "500 milliseconds".to_string(),
+        ),
+    ]);
+    let pool = pool_from_config(&config, "redis.").unwrap();
+    let factory = Arc::new(RedisContextFactory::new(pool.clone()));
+
+    // Open the shared connection and three exclusive ones, then leave them idle.
+    let _: Option<String> = factory.connection().get("k").await.unwrap();
+    let mut blpops = Vec::new();
+    for _ in 0..3 {
+        let factory = factory.clone();
+        blpops.push(tokio::spawn(async move {
+            let mut redis = factory.connection();
+            redis
+                .blpop::<_, Option<(String, String)>>("idle-list", 0.2)
+                .await
+                .unwrap()
+        }));
+    }
+    for blpop in blpops {
+        assert_eq!(blpop.await.unwrap(), None);
+    }
+    let open = pool.state().open;
+    assert_eq!(open, 4, "{:?}", pool.state());
+
+    let mut server = tokio::task::spawn_blocking(move || {
+        server.restart();
+        server
+    })
+    .await
+    .unwrap();
+
+    let (mut get_failures, mut blpop_failures) = (0, 0);
+    for i in 0..20 {
+        let mut redis = factory.connection();
+        match redis.get::<_, Option<String>>("k").await {
+            Ok(_) => {}
+            Err(err) => {
+                assert!(connection_class(&err), "{err}");
+                assert!(i < 10, "GET still failing after {i} attempts: {err}");
+                get_failures += 1;
+            }
+        }
+        match redis
+            .blpop::<_, Option<(String, String)>>("idle-list", 0.01)
+            .await
+        {
+            Ok(_) => {}
+            Err(err) => {
+                assert!(connection_class(&err), "{err}");
+                assert!(i < 10, "BLPOP still failing after {i} attempts: {err}");
+                blpop_failures += 1;
+            }
+        }
+    }
+    eprintln!("after an idle restart: {get_failures} GET and {blpop_failures} BLPOP failures");
+    // The first command finds the first dead socket; the others are checked before use.
+    assert!(
+        get_failures + blpop_failures <= 1,
+        "{get_failures} GETs and {blpop_failures} BLPOPs failed"
+    );
+    let state = pool.state();
+    assert_eq!(state.in_use, 0, "{state:?}");
+    assert!(state.open <= 4, "{state:?}");
+    server.kill();
+}
