@@ -35,8 +35,10 @@ struct Tally {
 /// after it was sent (the first poll writes the request; a yield later it is dropped).
 async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize, tally: &Tally) {
     let get = redis.get::<_, String>(key(i));
-    let reply = match fastrand::u32(0..6) {
-        0 | 1 => {
+    // A third get a random timeout (which fires on about a third of them), a quarter are
+    // dropped after being sent: about a third of all commands are cut.
+    let reply = match fastrand::u32(0..12) {
+        0..=3 => {
             let limit = Duration::from_micros(fastrand::u64(20..2_000));
             match tokio::time::timeout(limit, get).await {
                 Ok(reply) => reply,
@@ -46,7 +48,7 @@ async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize
                 }
             }
         }
-        2 => {
+        4..=6 => {
             tokio::pin!(get);
             tokio::select! {
                 biased;
@@ -109,6 +111,11 @@ async fn cancelled_commands_never_mix_replies() {
 
     let replied = tally.replied.load(Ordering::Relaxed);
     let cut = tally.timed_out.load(Ordering::Relaxed) + tally.dropped.load(Ordering::Relaxed);
+    eprintln!(
+        "{replied} replied, {} cut by a timeout, {} dropped mid-flight",
+        tally.timed_out.load(Ordering::Relaxed),
+        tally.dropped.load(Ordering::Relaxed)
+    );
     assert_eq!(replied + cut, KEYS as u32);
     // Both kinds of cut really happened, on a sizeable share of the commands.
     assert!(
@@ -119,7 +126,7 @@ async fn cancelled_commands_never_mix_replies() {
         tally.dropped.load(Ordering::Relaxed) > 500,
         "{replied} replied"
     );
-    assert!(cut > KEYS as u32 / 6, "only {cut} of {KEYS} cut");
+    assert!(cut > KEYS as u32 / 5, "only {cut} of {KEYS} cut");
 
     // Nothing is in use afterwards, and the pool stayed within its bound.
     let state = pool.state();
