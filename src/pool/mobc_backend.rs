@@ -265,13 +265,16 @@ impl MobcBackend {
             .options
             .connect_timeout
             .unwrap_or(DEFAULT_CHECK_TIMEOUT);
-        // Bounded: every failed check closes one of at most `max_connections` sockets.
+        // Bounded: every failed check closes one of at most `max_connections` sockets, and
+        // all the checks of one checkout together take at most one check's timeout.
+        let deadline = Instant::now() + limit;
         for _ in 0..self.options.max_connections.clamp(1, 64) {
             let mut lease = self.checkout_once().await?;
-            if !self.counts.suspect(lease.verified_at) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.counts.suspect(lease.verified_at) || left.is_zero() {
                 return Ok(lease);
             }
-            if health_check(&mut lease, limit, &self.address).await.is_ok() {
+            if health_check(&mut lease, left, &self.address).await.is_ok() {
                 return Ok(lease);
             }
             give_back(lease, true);
