@@ -182,6 +182,10 @@ async fn the_password_shows_nowhere() {
     ));
     let pool = pool_from_config(&config, "redis.").unwrap();
     shown.push(("pool", format!("{pool:?} {}", pool.address())));
+    shown.push((
+        "client declaration",
+        format!("{:?}", RedisClient::new().client_name("svc")),
+    ));
 
     // Configuration errors about URLs that hold the password.
     for bad in [
