@@ -155,9 +155,18 @@ impl Error {
 impl From<Error> for redis::RedisError {
     fn from(err: Error) -> Self {
         match err {
-            Error::Command { source, .. }
-            | Error::Connect { source, .. }
-            | Error::Redis(source) => source,
+            Error::Command { source, .. } | Error::Redis(source) => source,
+            // Keep the address in the message, and the kind so the predicates still hold.
+            Error::Connect { .. } => {
+                let message = err.to_string();
+                let Error::Connect { source, .. } = err else {
+                    unreachable!("matched above")
+                };
+                match io_kind(&source) {
+                    Some(kind) => std::io::Error::new(kind, message).into(),
+                    None => (source.kind(), "connection failed", message).into(),
+                }
+            }
             other if other.is_timeout() => {
                 std::io::Error::new(std::io::ErrorKind::TimedOut, other.to_string()).into()
             }
@@ -171,6 +180,24 @@ impl From<Error> for redis::RedisError {
             )
                 .into(),
         }
+    }
+}
+
+/// An I/O error kind that keeps `source`'s predicates (`is_connection_refusal`,
+/// `is_timeout`, `is_connection_dropped`, `is_io_error`), or `None` if it is no I/O error.
+fn io_kind(source: &redis::RedisError) -> Option<std::io::ErrorKind> {
+    use std::io::ErrorKind;
+
+    if !source.is_io_error() {
+        None
+    } else if source.is_connection_refusal() {
+        Some(ErrorKind::ConnectionRefused)
+    } else if source.is_timeout() {
+        Some(ErrorKind::TimedOut)
+    } else if source.is_connection_dropped() {
+        Some(ErrorKind::ConnectionReset)
+    } else {
+        Some(ErrorKind::Other)
     }
 }
 

@@ -342,8 +342,25 @@ fn is_secret_query_key(key: &str) -> bool {
     key == "pass" || key == "password"
 }
 
-/// Replaces the password in the userinfo and in `?pass=`.
-fn redact_parsed(mut url: url::Url) -> String {
+/// Replaces the password in the userinfo and in `?pass=`, and wherever else it is repeated.
+fn redact_parsed(url: url::Url) -> String {
+    let mut secrets: Vec<String> = url
+        .query_pairs()
+        .filter(|(k, _)| is_secret_query_key(k))
+        .map(|(_, v)| v.into_owned())
+        .collect();
+    if let Some(password) = url.password() {
+        secrets.push(password.to_owned());
+        secrets.extend(percent_decode(password));
+    }
+    let redacted = redact_parsed_fields(url);
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(redacted, |text, secret| text.replace(secret.as_str(), MASK))
+}
+
+fn redact_parsed_fields(mut url: url::Url) -> String {
     if url.password().is_some() && url.set_password(Some(MASK)).is_err() {
         // Cannot happen for a URL that has a password, but never fall back to the secret.
         return format!("{}://<redacted>", url.scheme());

@@ -7,7 +7,7 @@
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,15 +20,32 @@ use crate::Error;
 /// Marks a connection that must not be reused. Shared between the connection, its pool
 /// entry and whoever gives it back.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Poison(Arc<AtomicBool>);
+pub(crate) struct Poison(Arc<AtomicU8>);
+
+const CLEAN: u8 = 0;
+const POISONED: u8 = 1;
+const BROKEN: u8 = 2;
 
 impl Poison {
+    /// The socket may carry stale state (a late reply, a WATCH): close it.
     pub(crate) fn set(&self) {
-        self.0.store(true, Ordering::Release);
+        let _ = self
+            .0
+            .compare_exchange(CLEAN, POISONED, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The socket itself failed (reset, EOF, garbled reply): close it; its pool-mates may
+    /// have failed too.
+    pub(crate) fn set_broken(&self) {
+        self.0.store(BROKEN, Ordering::Release);
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.0.load(Ordering::Acquire) != CLEAN
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.0.load(Ordering::Acquire) == BROKEN
     }
 }
 
@@ -93,6 +110,15 @@ impl GuardedConnection {
     }
 }
 
+/// Whether an error means the socket can no longer be trusted, so the connection must be
+/// replaced: redis-rs's "unrecoverable" errors, and any I/O failure (a reset, an EOF after a
+/// server restart, a broken pipe) except our own reply timeouts.
+pub(crate) fn breaks_connection(err: &RedisError) -> bool {
+    err.is_unrecoverable_error()
+        || err.is_connection_dropped()
+        || (err.is_io_error() && !err.is_timeout())
+}
+
 /// Runs one request under the connection's guard: counts it in flight, applies the timeout,
 /// and poisons the connection when it can no longer be trusted.
 async fn guarded<T>(
@@ -119,8 +145,8 @@ async fn guarded<T>(
         None => request.await,
     };
     if let Err(err) = &result {
-        if err.is_unrecoverable_error() {
-            poison.set();
+        if breaks_connection(err) {
+            poison.set_broken();
         }
     }
     in_flight.done = true;

@@ -6,12 +6,14 @@
 //! connection). The others are checked out *exclusively*, one caller each, for blocking
 //! commands and WATCH transactions. A connection that failed unrecoverably, timed out or was
 //! cancelled mid-command is closed rather than reused, and the next caller opens a fresh
-//! one, which is how the pool recovers by itself after a server restart.
+//! one, which is how the pool recovers by itself after a server restart. Once a connection
+//! was found broken, idle ones not verified since are PINGed before they are handed out, so
+//! a restart costs one failed command rather than one per open socket.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
@@ -42,12 +44,29 @@ struct Counts {
     open: AtomicU32,
     exclusive_in_use: AtomicU32,
     shared_in_flight: Arc<AtomicU32>,
+    // When a connection was last found broken: idle connections not verified since then
+    // (e.g. all of them, after a server restart) are checked before they are handed out.
+    last_break: Mutex<Option<Instant>>,
+}
+
+impl Counts {
+    fn note_break(&self) {
+        *self.last_break.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    /// Whether a connection last verified at `verified_at` may have died since.
+    fn suspect(&self, verified_at: Instant) -> bool {
+        let last_break = *self.last_break.lock().unwrap_or_else(|e| e.into_inner());
+        last_break.is_some_and(|broke| verified_at <= broke)
+    }
 }
 
 /// One pooled socket, as mobc holds it.
 struct Managed {
     conn: MultiplexedConnection,
     poison: Poison,
+    // When the connection last answered (opened, or passed a health check).
+    verified_at: Instant,
     _open: OpenGuard,
 }
 
@@ -132,6 +151,7 @@ impl mobc::Manager for Manager {
         Ok(Managed {
             conn,
             poison: Poison::default(),
+            verified_at: Instant::now(),
             _open: OpenGuard(self.counts.clone()),
         })
     }
@@ -139,24 +159,9 @@ impl mobc::Manager for Manager {
     /// An idle connection is checked (at most every health-check interval) before reuse:
     /// `UNWATCH` then `PING` with a unique payload, which must come back unchanged.
     async fn check(&self, mut managed: Managed) -> Result<Managed> {
-        let payload = format!("baseplate-redis-check-{}", fastrand::u64(..));
-        let check = async {
-            redis::cmd("UNWATCH").exec_async(&mut managed.conn).await?;
-            redis::cmd("PING")
-                .arg(&payload)
-                .query_async::<String>(&mut managed.conn)
-                .await
-        };
-        let limit = self.connect_timeout.unwrap_or(Duration::from_secs(5));
-        match tokio::time::timeout(limit, check).await {
-            Ok(Ok(echo)) if echo == payload => Ok(managed),
-            Ok(Ok(_)) => Err(self.broken("health check PING echoed a different payload")),
-            Ok(Err(source)) => Err(Error::Connect {
-                address: self.address.to_string(),
-                source,
-            }),
-            Err(_) => Err(self.broken("health check timed out")),
-        }
+        let limit = self.connect_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT);
+        health_check(&mut managed, limit, &self.address).await?;
+        Ok(managed)
     }
 
     fn validate(&self, managed: &mut Managed) -> bool {
@@ -164,12 +169,35 @@ impl mobc::Manager for Manager {
     }
 }
 
-impl Manager {
-    fn broken(&self, what: &'static str) -> Error {
-        Error::Connect {
-            address: self.address.to_string(),
-            source: redis::RedisError::from((redis::ErrorKind::Io, what)),
+/// How long a health check may take when no connect timeout is configured.
+const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `UNWATCH` then `PING` with a unique payload, which must come back unchanged in time.
+async fn health_check(managed: &mut Managed, limit: Duration, address: &str) -> Result<()> {
+    let broken = |what: &'static str| Error::Connect {
+        address: address.to_string(),
+        source: redis::RedisError::from((redis::ErrorKind::Io, what)),
+    };
+    let payload = format!("baseplate-redis-check-{}", fastrand::u64(..));
+    let conn = &mut managed.conn;
+    let check = async {
+        redis::cmd("UNWATCH").exec_async(&mut *conn).await?;
+        redis::cmd("PING")
+            .arg(&payload)
+            .query_async::<String>(&mut *conn)
+            .await
+    };
+    match tokio::time::timeout(limit, check).await {
+        Ok(Ok(echo)) if echo == payload => {
+            managed.verified_at = Instant::now();
+            Ok(())
         }
+        Ok(Ok(_)) => Err(broken("health check PING echoed a different payload")),
+        Ok(Err(source)) => Err(Error::Connect {
+            address: address.to_string(),
+            source,
+        }),
+        Err(_) => Err(broken("health check timed out")),
     }
 }
 
@@ -177,11 +205,22 @@ impl MobcBackend {
     /// A pool of connections to the server `info` names.
     ///
     /// `address` is how errors and spans name the server; it must not contain a password
-    /// (see [`RedisUrl::address`](crate::config::RedisUrl::address)).
+    /// (see [`RedisUrl::address`](crate::config::RedisUrl::address)). For `rediss://`,
+    /// `options.tls` gives the CA (and client) certificates; without it the system's root
+    /// CAs are trusted.
     pub fn new(info: ConnectionInfo, address: &str, options: PoolOptions) -> Result<Self> {
         let address: Arc<str> = Arc::from(address);
         let db = info.redis_settings().db();
-        let client = redis::Client::open(info).map_err(|source| Error::Connect {
+        if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+            // redis-rs asks rustls for the process's crypto provider, and panics when several
+            // are compiled in and none was chosen: choose ring unless the application did.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let client = match &options.tls {
+            Some(tls) => redis::Client::build_with_tls(info, tls.to_redis()),
+            None => redis::Client::open(info),
+        }
+        .map_err(|source| Error::Connect {
             address: address.to_string(),
             source,
         })?;
@@ -218,7 +257,32 @@ impl MobcBackend {
         })
     }
 
+    /// A connection from the pool. After a connection was found broken (a server restart
+    /// kills them all), idle ones not verified since are checked first, and the dead ones
+    /// closed, so each dead socket costs at most the one command that discovered it.
     async fn checkout(&self) -> Result<mobc::Connection<Manager>> {
+        let limit = self
+            .options
+            .connect_timeout
+            .unwrap_or(DEFAULT_CHECK_TIMEOUT);
+        // Bounded: every failed check closes one of at most `max_connections` sockets, and
+        // all the checks of one checkout together take at most one check's timeout.
+        let deadline = Instant::now() + limit;
+        for _ in 0..self.options.max_connections.clamp(1, 64) {
+            let mut lease = self.checkout_once().await?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.counts.suspect(lease.verified_at) || left.is_zero() {
+                return Ok(lease);
+            }
+            if health_check(&mut lease, left, &self.address).await.is_ok() {
+                return Ok(lease);
+            }
+            give_back(lease, true);
+        }
+        self.checkout_once().await
+    }
+
+    async fn checkout_once(&self) -> Result<mobc::Connection<Manager>> {
         self.pool.get().await.map_err(|err| match err {
             mobc::Error::Inner(err) => err,
             mobc::Error::Timeout => Error::PoolTimeout {
@@ -289,13 +353,18 @@ impl PoolBackend for MobcBackend {
             Sharing::Shared(self.counts.shared_in_flight.clone()),
         );
         let slot = self.shared.clone();
+        let counts = self.counts.clone();
         Ok(PooledConnection::with_release(conn, move |release| {
             if release == Release::Discard {
                 lease.poison.set();
             }
             if lease.poison.is_set() {
                 // Stop handing it out; it closes when its last user is done.
-                slot.compare_and_swap(&Some(lease.clone()), None);
+                let was = slot.compare_and_swap(&Some(lease.clone()), None);
+                let removed_now = was.as_ref().is_some_and(|was| Arc::ptr_eq(was, &lease));
+                if removed_now && lease.poison.is_broken() {
+                    counts.note_break();
+                }
             }
             drop(lease);
         }))
@@ -309,6 +378,9 @@ impl PoolBackend for MobcBackend {
         Ok(PooledConnection::with_release(conn, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
             let discard = release == Release::Discard || lease.poison.is_set();
+            if lease.poison.is_broken() {
+                counts.note_break();
+            }
             give_back(lease, discard);
         }))
     }

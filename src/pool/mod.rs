@@ -17,10 +17,12 @@ mod options;
 mod state;
 
 pub use connection::{PooledConnection, Release};
+pub(crate) use guarded::breaks_connection;
 pub use memory::InMemoryBackend;
 pub use mobc_backend::MobcBackend;
 pub use options::{
-    PoolOptions, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT,
+    ClientAuth, PoolOptions, TlsOptions, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_POOL_TIMEOUT,
 };
 pub use state::PoolState;
 

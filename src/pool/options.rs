@@ -1,5 +1,6 @@
 //! Settings shared by the pool backends.
 
+use std::fmt;
 use std::time::Duration;
 
 /// How a pool sizes itself and how long it waits.
@@ -19,6 +20,82 @@ pub struct PoolOptions {
     pub client_name: Option<String>,
     /// How often an idle connection is checked with a PING before reuse; `None` never.
     pub health_check_interval: Option<Duration>,
+    /// Certificates for `rediss://` connections; `None` trusts the system's root CAs.
+    pub tls: Option<TlsOptions>,
+}
+
+/// Certificates for `rediss://` connections, PEM encoded.
+///
+/// `Debug` never prints the certificates or the private key.
+#[derive(Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsOptions {
+    /// CA certificates the server's certificate must chain to; `None` trusts the system's
+    /// root CAs.
+    pub root_certs: Option<Vec<u8>>,
+    /// The client certificate chain and its private key, for servers that ask for one
+    /// (mutual TLS).
+    pub client_auth: Option<ClientAuth>,
+}
+
+/// A client certificate chain and its private key, PEM encoded.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClientAuth {
+    /// The certificate chain.
+    pub cert: Vec<u8>,
+    /// The private key.
+    pub key: Vec<u8>,
+}
+
+impl TlsOptions {
+    /// Trusts the system's root CAs and sends no client certificate.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts only the CA certificates in `pem`.
+    pub fn root_certs(mut self, pem: Vec<u8>) -> Self {
+        self.root_certs = Some(pem);
+        self
+    }
+
+    /// Sends the certificate chain `cert` (signed with `key`) when the server asks for one.
+    pub fn client_auth(mut self, cert: Vec<u8>, key: Vec<u8>) -> Self {
+        self.client_auth = Some(ClientAuth { cert, key });
+        self
+    }
+
+    pub(crate) fn to_redis(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self
+                .client_auth
+                .as_ref()
+                .map(|auth| redis::ClientTlsConfig {
+                    client_cert: auth.cert.clone(),
+                    client_key: auth.key.clone(),
+                }),
+            root_cert: self.root_certs.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("root_certs", &self.root_certs.as_ref().map(|p| p.len()))
+            .field("client_auth", &self.client_auth)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("cert", &format_args!("<{} bytes>", self.cert.len()))
+            .field("key", &"<redacted>")
+            .finish()
+    }
 }
 
 /// The default `max_connections`.
@@ -37,6 +114,7 @@ impl Default for PoolOptions {
             pool_timeout: DEFAULT_POOL_TIMEOUT,
             client_name: None,
             health_check_interval: Some(DEFAULT_HEALTH_CHECK_INTERVAL),
+            tls: None,
         }
     }
 }
@@ -75,6 +153,12 @@ impl PoolOptions {
     /// Sets the idle-connection health check interval.
     pub fn health_check_interval(mut self, interval: Option<Duration>) -> Self {
         self.health_check_interval = interval;
+        self
+    }
+
+    /// Sets the certificates for `rediss://` connections.
+    pub fn tls(mut self, tls: Option<TlsOptions>) -> Self {
+        self.tls = tls;
         self
     }
 }

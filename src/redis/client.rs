@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
-use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions};
+use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, TlsOptions};
 use crate::sink::MetricsSink;
 
 /// The most connections one client may be configured to open. Redis itself accepts 10,000
@@ -35,6 +35,14 @@ pub struct RedisClientConfig {
     pub pool_timeout: Option<Timespan>,
     /// Sent with `CLIENT SETNAME` on each new connection.
     pub client_name: Option<String>,
+    /// `rediss://` only: a PEM file of the CA certificates the server's certificate must
+    /// chain to (default: the system's root CAs).
+    pub tls_ca_file: Option<String>,
+    /// `rediss://` only: a PEM file with the client certificate chain, for servers that
+    /// ask for one (`tls_key_file` too).
+    pub tls_cert_file: Option<String>,
+    /// `rediss://` only: a PEM file with the private key of `tls_cert_file`.
+    pub tls_key_file: Option<String>,
 }
 
 impl RedisClientConfig {
@@ -108,6 +116,7 @@ fn pool_from_parsed(
             InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
         ));
     }
+    let options = options.tls(tls_options(parsed, prefix)?);
     let info = parsed
         .url
         .to_connection_info()
@@ -115,6 +124,82 @@ fn pool_from_parsed(
     let backend = MobcBackend::new(info, &parsed.url.address(), options)
         .map_err(|e| ConfigurationError::new(&url_key, e.to_string()))?;
     Ok(Arc::new(backend))
+}
+
+/// Reads the certificate files the `tls_*` keys name; `None` when none is set.
+fn tls_options(
+    parsed: &RedisClientConfig,
+    prefix: &str,
+) -> Result<Option<TlsOptions>, ConfigurationError> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let files = [
+        ("tls_ca_file", &parsed.tls_ca_file),
+        ("tls_cert_file", &parsed.tls_cert_file),
+        ("tls_key_file", &parsed.tls_key_file),
+    ];
+    let Some((first, _)) = files.iter().find(|(_, path)| path.is_some()) else {
+        return Ok(None);
+    };
+    if !matches!(parsed.url.scheme_kind(), UrlKind::Tcp { tls: true, .. }) {
+        return Err(ConfigurationError::new(
+            format!("{prefix}{first}"),
+            "TLS certificate files need a rediss:// URL",
+        ));
+    }
+    let read = |key: &str, path: &str| {
+        std::fs::read(path).map_err(|e| {
+            ConfigurationError::new(format!("{prefix}{key}"), format!("cannot read {path}: {e}"))
+        })
+    };
+    let certificates = |key: &str, path: &str| {
+        let pem = read(key, path)?;
+        let parsed: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+        match parsed {
+            Ok(certs) if !certs.is_empty() => Ok(pem),
+            Ok(_) => Err(ConfigurationError::new(
+                format!("{prefix}{key}"),
+                format!("{path} holds no PEM certificate"),
+            )),
+            Err(e) => Err(ConfigurationError::new(
+                format!("{prefix}{key}"),
+                format!("{path} is not a valid PEM certificate file: {e}"),
+            )),
+        }
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(path) = &parsed.tls_ca_file {
+        tls = tls.root_certs(certificates("tls_ca_file", path)?);
+    }
+    match (&parsed.tls_cert_file, &parsed.tls_key_file) {
+        (Some(cert), Some(key)) => {
+            let cert = certificates("tls_cert_file", cert)?;
+            let key_pem = read("tls_key_file", key)?;
+            // Never echo the key's bytes: only say that it does not parse.
+            if PrivateKeyDer::from_pem_slice(&key_pem).is_err() {
+                return Err(ConfigurationError::new(
+                    format!("{prefix}tls_key_file"),
+                    format!("{key} holds no PEM private key"),
+                ));
+            }
+            tls = tls.client_auth(cert, key_pem);
+        }
+        (Some(_), None) => {
+            return Err(ConfigurationError::new(
+                format!("{prefix}tls_key_file"),
+                "required when tls_cert_file is set",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigurationError::new(
+                format!("{prefix}tls_cert_file"),
+                "required when tls_key_file is set",
+            ))
+        }
+        (None, None) => {}
+    }
+    Ok(Some(tls))
 }
 
 /// Declares a standalone Redis client in [`ContextSpec`](crate::ContextSpec): its keys are

@@ -297,11 +297,11 @@ impl MonitoredRedisConnection {
         result
     }
 
-    /// A shared connection that failed unrecoverably is given back for closing; the next
-    /// command gets a fresh one.
+    /// A shared connection whose socket failed is given back for closing; the next command
+    /// gets a fresh one.
     fn forget_broken_shared<T>(&mut self, result: &RedisResult<T>) {
         if let Err(err) = result {
-            if err.is_unrecoverable_error() {
+            if crate::pool::breaks_connection(err) {
                 if let Some(mut conn) = self.shared.take() {
                     conn.discard();
                 }
