@@ -45,6 +45,19 @@ pub(crate) struct GuardedConnection {
     pub(crate) socket_timeout: Option<Duration>,
     pub(crate) poison: Poison,
     pub(crate) sharing: Sharing,
+    /// Whether a READONLY reply (the server was demoted to a replica) poisons the connection.
+    pub(crate) poison_on_readonly: bool,
+}
+
+/// Whether a reply says the server is a read-only replica now.
+fn is_readonly(result: Result<&[Value], &RedisError>) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    match result {
+        Err(err) => err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly),
+        Ok(values) => values.iter().any(|value| {
+            matches!(value, Value::ServerError(err) if err.kind() == Some(ServerErrorKind::ReadOnly))
+        }),
+    }
 }
 
 /// Runs while a command is in flight; if dropped before `done`, the command was cancelled.
@@ -135,16 +148,21 @@ impl ConnectionLike for GuardedConnection {
                 conn,
                 poison,
                 sharing,
+                poison_on_readonly,
                 ..
             } = self;
-            guarded(
+            let result = guarded(
                 sharing,
                 poison,
                 timeout,
                 || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
                 conn.req_packed_command(cmd),
             )
-            .await
+            .await;
+            if *poison_on_readonly && is_readonly(result.as_ref().map(std::slice::from_ref)) {
+                poison.set();
+            }
+            result
         })
     }
 
@@ -169,16 +187,21 @@ impl ConnectionLike for GuardedConnection {
                 conn,
                 poison,
                 sharing,
+                poison_on_readonly,
                 ..
             } = self;
-            guarded(
+            let result = guarded(
                 sharing,
                 poison,
                 timeout,
                 || "pipeline".to_string(),
                 conn.req_packed_commands(pipeline, offset, count),
             )
-            .await
+            .await;
+            if *poison_on_readonly && is_readonly(result.as_ref().map(Vec::as_slice)) {
+                poison.set();
+            }
+            result
         })
     }
 

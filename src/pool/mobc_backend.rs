@@ -35,6 +35,9 @@ pub struct MobcBackend {
     options: PoolOptions,
     address: Arc<str>,
     db: i64,
+    // Behind sentinels: a READONLY reply means the server was demoted, so its connections
+    // are closed and the next ones go to the new primary.
+    follows_failover: bool,
 }
 
 #[derive(Debug, Default)]
@@ -60,8 +63,15 @@ impl Drop for OpenGuard {
     }
 }
 
+/// Where the pool's connections go: one fixed server, or wherever the sentinels say the
+/// primary is now.
+pub(crate) enum Target {
+    Fixed(redis::Client),
+    Sentinel(Arc<super::sentinel::PrimaryResolver>),
+}
+
 struct Manager {
-    client: redis::Client,
+    target: Target,
     config: AsyncConnectionConfig,
     connect_timeout: Option<Duration>,
     client_name: Option<String>,
@@ -101,9 +111,15 @@ impl mobc::Manager for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<Managed> {
-        let connecting = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config);
+        let connecting = async {
+            let client = match &self.target {
+                Target::Fixed(client) => client.clone(),
+                Target::Sentinel(resolver) => resolver.primary().await?,
+            };
+            client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+        };
         let connected = match self.connect_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connecting)
                 .await
@@ -179,19 +195,35 @@ impl MobcBackend {
     /// `address` is how errors and spans name the server; it must not contain a password
     /// (see [`RedisUrl::address`](crate::config::RedisUrl::address)).
     pub fn new(info: ConnectionInfo, address: &str, options: PoolOptions) -> Result<Self> {
-        let address: Arc<str> = Arc::from(address);
         let db = info.redis_settings().db();
         let client = redis::Client::open(info).map_err(|source| Error::Connect {
             address: address.to_string(),
             source,
         })?;
+        Ok(Self::with_target(
+            Target::Fixed(client),
+            db,
+            address,
+            options,
+        ))
+    }
+
+    /// A pool whose connections go where `target` says, at the time each one is opened.
+    pub(crate) fn with_target(
+        target: Target,
+        db: i64,
+        address: &str,
+        options: PoolOptions,
+    ) -> Self {
+        let address: Arc<str> = Arc::from(address);
+        let follows_failover = matches!(target, Target::Sentinel(_));
         let counts = Arc::new(Counts::default());
         // Timeouts are ours to apply (see `guarded`): never the redis crate's defaults.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(None)
             .set_response_timeout(None);
         let manager = Manager {
-            client,
+            target,
             config,
             connect_timeout: options.connect_timeout,
             client_name: options.client_name.clone(),
@@ -207,7 +239,7 @@ impl MobcBackend {
             .health_check_interval(options.health_check_interval)
             .get_timeout(Some(options.pool_timeout))
             .build(manager);
-        Ok(MobcBackend {
+        MobcBackend {
             pool,
             shared: Arc::new(ArcSwapOption::empty()),
             opening_shared: tokio::sync::Mutex::new(()),
@@ -215,7 +247,8 @@ impl MobcBackend {
             options,
             address,
             db,
-        })
+            follows_failover,
+        }
     }
 
     async fn checkout(&self) -> Result<mobc::Connection<Manager>> {
@@ -275,6 +308,7 @@ impl MobcBackend {
             socket_timeout: self.options.socket_timeout,
             poison,
             sharing,
+            poison_on_readonly: self.follows_failover,
         }
     }
 }

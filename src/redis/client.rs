@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
-use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions};
+use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, SentinelBackend};
 use crate::sink::MetricsSink;
 
 /// The most connections one client may be configured to open. Redis itself accepts 10,000
@@ -21,8 +21,9 @@ pub const MAX_CONNECTIONS_LIMIT: u32 = 10_000;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisClientConfig {
-    /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`, or
-    /// `memory://[name][/db]` for the in-process backend. Required.
+    /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`,
+    /// `redis+sentinel://[user:pass@]host:port[,host:port…]/service[/db]` (the primary the
+    /// sentinels name), or `memory://[name][/db]` for the in-process backend. Required.
     pub url: RedisUrl,
     /// The most sockets the client opens (default 50).
     pub max_connections: Option<NonZeroU32>,
@@ -71,7 +72,8 @@ impl RedisClientConfig {
 }
 
 /// Makes the connection pool the keys under `prefix` describe: the mobc-backed pool for
-/// `redis://`, `rediss://` and `unix://` URLs, the in-memory backend for `memory://`.
+/// `redis://`, `rediss://` and `unix://` URLs, the sentinel-following pool for
+/// `redis+sentinel://` URLs, the in-memory backend for `memory://`.
 ///
 /// No connection is opened here; the first command opens one.
 ///
@@ -107,6 +109,11 @@ fn pool_from_parsed(
         return Ok(Arc::new(
             InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
         ));
+    }
+    if let UrlKind::Sentinel { .. } = parsed.url.scheme_kind() {
+        let backend = SentinelBackend::new(&parsed.url, options)
+            .map_err(|e| ConfigurationError::new(&url_key, e.to_string()))?;
+        return Ok(Arc::new(backend));
     }
     let info = parsed
         .url
