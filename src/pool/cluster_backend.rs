@@ -19,7 +19,10 @@ use redis::aio::ConnectionLike;
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
 use redis::cluster_read_routing::RandomReplicaStrategy;
-use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, Value};
+use redis::cluster_routing::SingleNodeRoutingInfo;
+use redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::hot_keys::HotKeyTracker;
@@ -517,6 +520,49 @@ impl ClusterHandle {
     }
 }
 
+/// How many times a command that still ends in an `ASK` redirection is sent again.
+const ASK_ATTEMPTS: usize = 3;
+
+/// Sends a command that ended in `ASK` once more, as `ASKING` + the command in one pipeline
+/// to the node the redirection names.
+///
+/// The cluster client sends `ASKING` and the command as two requests on a multiplexed
+/// connection, so under load another caller's command can slip in between, take the
+/// one-shot `ASKING` flag, and the command bounces between the two nodes of a migrating
+/// slot until its retries run out. A pipeline is written in one piece: nothing slips in.
+async fn follow_ask(
+    conn: &mut ClusterConnection,
+    cmd: &Cmd,
+    mut result: RedisResult<Value>,
+) -> RedisResult<Value> {
+    for _ in 0..ASK_ATTEMPTS {
+        let node = match &result {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::Ask) => err
+                .redirect_node()
+                .and_then(|(addr, _)| addr.rsplit_once(':'))
+                .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?))),
+            _ => None,
+        };
+        let Some((host, port)) = node else {
+            return result;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("ASKING").add_command(cmd.clone());
+        result = conn
+            .route_pipeline(pipe, 1, 1, SingleNodeRoutingInfo::ByAddress { host, port })
+            .await
+            .and_then(|mut values| match values.pop() {
+                Some(Value::ServerError(err)) => Err(err.into()),
+                Some(value) => Ok(value),
+                None => Err(RedisError::from((
+                    ErrorKind::Io,
+                    "empty reply to an ASK redirection",
+                ))),
+            });
+    }
+    result
+}
+
 impl ConnectionLike for ClusterHandle {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
@@ -527,11 +573,15 @@ impl ConnectionLike for ClusterHandle {
                 tracker,
                 ..
             } = self;
+            let request = async {
+                let result = conn.req_packed_command(cmd).await;
+                follow_ask(conn, cmd, result).await
+            };
             let result = Self::run(
                 mode,
                 timeout,
                 || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
-                conn.req_packed_command(cmd),
+                request,
             )
             .await;
             if let (Some(tracker), Ok(value)) = (tracker, &result) {
