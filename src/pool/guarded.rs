@@ -7,7 +7,7 @@
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,16 +19,34 @@ use crate::Error;
 
 /// Marks a connection that must not be reused. Shared between the connection, its pool
 /// entry and whoever gives it back.
+///
+/// A connection opened to the primary a sentinel named is also poisoned, without anyone
+/// setting it, once the sentinels name another primary (the `epoch` moved on).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Poison(Arc<AtomicBool>);
+pub(crate) struct Poison {
+    flag: Arc<AtomicBool>,
+    epoch: Option<(u64, Arc<AtomicU64>)>,
+}
 
 impl Poison {
+    /// A poison that is also set when `current` moves away from `opened_at`.
+    pub(crate) fn following(current: Arc<AtomicU64>, opened_at: u64) -> Self {
+        Poison {
+            flag: Arc::default(),
+            epoch: Some((opened_at, current)),
+        }
+    }
+
     pub(crate) fn set(&self) {
-        self.0.store(true, Ordering::Release);
+        self.flag.store(true, Ordering::Release);
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire)
+        self.flag.load(Ordering::Acquire)
+            || self
+                .epoch
+                .as_ref()
+                .is_some_and(|(opened_at, current)| current.load(Ordering::Acquire) != *opened_at)
     }
 }
 

@@ -35,9 +35,10 @@ pub struct MobcBackend {
     options: PoolOptions,
     address: Arc<str>,
     db: i64,
-    // Behind sentinels: a READONLY reply means the server was demoted, so its connections
-    // are closed and the next ones go to the new primary.
-    follows_failover: bool,
+    // Behind sentinels: asked now and then whether the primary moved; a READONLY reply
+    // also means the server was demoted, so its connections are closed and the next ones go
+    // to the new primary.
+    sentinels: Option<Arc<super::sentinel::PrimaryResolver>>,
 }
 
 #[derive(Debug, Default)]
@@ -112,13 +113,17 @@ impl mobc::Manager for Manager {
 
     async fn connect(&self) -> Result<Managed> {
         let connecting = async {
-            let client = match &self.target {
-                Target::Fixed(client) => client.clone(),
-                Target::Sentinel(resolver) => resolver.primary().await?,
+            let (client, poison) = match &self.target {
+                Target::Fixed(client) => (client.clone(), Poison::default()),
+                Target::Sentinel(resolver) => {
+                    let (client, epoch) = resolver.primary().await?;
+                    (client, Poison::following(resolver.epoch(), epoch))
+                }
             };
             client
                 .get_multiplexed_async_connection_with_config(&self.config)
                 .await
+                .map(|conn| (conn, poison))
         };
         let connected = match self.connect_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connecting)
@@ -129,7 +134,7 @@ impl mobc::Manager for Manager {
                 })?,
             None => connecting.await,
         };
-        let mut conn = connected.map_err(|source| Error::Connect {
+        let (mut conn, poison) = connected.map_err(|source| Error::Connect {
             address: self.address.to_string(),
             source,
         })?;
@@ -147,7 +152,7 @@ impl mobc::Manager for Manager {
         self.counts.open.fetch_add(1, Ordering::Relaxed);
         Ok(Managed {
             conn,
-            poison: Poison::default(),
+            poison,
             _open: OpenGuard(self.counts.clone()),
         })
     }
@@ -216,7 +221,10 @@ impl MobcBackend {
         options: PoolOptions,
     ) -> Self {
         let address: Arc<str> = Arc::from(address);
-        let follows_failover = matches!(target, Target::Sentinel(_));
+        let sentinels = match &target {
+            Target::Sentinel(resolver) => Some(resolver.clone()),
+            Target::Fixed(_) => None,
+        };
         let counts = Arc::new(Counts::default());
         // Timeouts are ours to apply (see `guarded`): never the redis crate's defaults.
         let config = AsyncConnectionConfig::new()
@@ -247,7 +255,7 @@ impl MobcBackend {
             options,
             address,
             db,
-            follows_failover,
+            sentinels,
         }
     }
 
@@ -273,6 +281,20 @@ impl MobcBackend {
         })
     }
 
+    /// A checkout that skips (and closes) idle connections that can no longer be trusted,
+    /// such as those to a server that is no longer the primary.
+    async fn checkout_trusted(&self) -> Result<mobc::Connection<Manager>> {
+        let mut lease = self.checkout().await?;
+        for _ in 0..self.options.max_connections {
+            if !lease.poison.is_set() {
+                break;
+            }
+            give_back(lease, true);
+            lease = self.checkout().await?;
+        }
+        Ok(lease)
+    }
+
     fn current_shared(&self) -> Option<Arc<SharedLease>> {
         self.shared
             .load_full()
@@ -287,7 +309,7 @@ impl MobcBackend {
         if let Some(lease) = self.current_shared() {
             return Ok(lease);
         }
-        let lease = self.checkout().await?;
+        let lease = self.checkout_trusted().await?;
         let shared = Arc::new(SharedLease {
             conn: lease.conn.clone(),
             poison: lease.poison.clone(),
@@ -308,7 +330,7 @@ impl MobcBackend {
             socket_timeout: self.options.socket_timeout,
             poison,
             sharing,
-            poison_on_readonly: self.follows_failover,
+            poison_on_readonly: self.sentinels.is_some(),
         }
     }
 }
@@ -323,6 +345,16 @@ impl PoolBackend for MobcBackend {
             Sharing::Shared(self.counts.shared_in_flight.clone()),
         );
         let slot = self.shared.clone();
+        let stale = {
+            let poison = lease.poison.clone();
+            let sentinels = self.sentinels.clone();
+            move || {
+                if let Some(sentinels) = &sentinels {
+                    sentinels.check_if_due();
+                }
+                poison.is_set()
+            }
+        };
         Ok(PooledConnection::with_release(conn, move |release| {
             if release == Release::Discard {
                 lease.poison.set();
@@ -332,11 +364,15 @@ impl PoolBackend for MobcBackend {
                 slot.compare_and_swap(&Some(lease.clone()), None);
             }
             drop(lease);
-        }))
+        })
+        .with_stale_check(stale))
     }
 
     async fn exclusive(&self) -> Result<PooledConnection> {
-        let lease = self.checkout().await?;
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
+        let lease = self.checkout_trusted().await?;
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();

@@ -24,7 +24,7 @@ pub use cluster_backend::{
     DEFAULT_CLUSTER_CONNECT_TIMEOUT,
 };
 pub use hot_keys::{HOT_KEY_READS_SET, HOT_KEY_TTL, HOT_KEY_WRITES_SET};
-pub use sentinel::SentinelBackend;
+pub use sentinel::{SentinelBackend, SENTINEL_CHECK_INTERVAL};
 
 pub use connection::{PooledConnection, Release};
 pub use memory::InMemoryBackend;
