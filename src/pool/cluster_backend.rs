@@ -141,15 +141,6 @@ impl ClusterOptions {
         self.track_key_writes_sample_rate = writes;
         self
     }
-
-    /// The standalone pool settings that carry over (size, timeouts).
-    pub fn from_pool_options(options: &PoolOptions) -> Self {
-        ClusterOptions::default()
-            .max_connections(options.max_connections)
-            .connect_timeout(options.connect_timeout)
-            .socket_timeout(options.socket_timeout)
-            .pool_timeout(options.pool_timeout)
-    }
 }
 
 /// A pool of connections to a Redis Cluster, found from one seed node.
