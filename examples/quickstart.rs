@@ -93,9 +93,7 @@ async fn run() -> Result<(), String> {
         });
     }
 
-    for (_, factory) in baseplate.factories() {
-        factory.report_runtime_metrics(baseplate.metrics_sink().as_ref());
-    }
+    baseplate.report_runtime_metrics();
     println!("\nSpans:\n{}", spans.render_tree());
     println!("Metrics (Prometheus text):\n{}", prometheus.render());
     Ok(())

@@ -261,6 +261,12 @@ impl Baseplate {
         result
     }
 
+    /// Reports every client's runtime metrics (pool size and use) to the metrics sink now,
+    /// e.g. just before a `/metrics` scrape is answered.
+    pub fn report_runtime_metrics(&self) {
+        crate::runtime::report_all(&self.factories, self.sink.as_ref());
+    }
+
     /// Starts the periodic runtime-metrics reporter over every registered factory (pool
     /// size and use, every `interval`; 10 s is the usual choice). It stops when the
     /// returned handle is dropped or shut down. Needs a tokio runtime.

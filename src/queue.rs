@@ -51,7 +51,8 @@ impl MessageQueue {
             .arg(&self.key)
             .arg(message)
             .exec_async(&mut self.conn)
-            .await?;
+            .await
+            .map_err(command_error("RPUSH"))?;
         Ok(())
     }
 
@@ -65,12 +66,11 @@ impl MessageQueue {
     /// ([`Error::is_queue_timeout`]).
     pub async fn get(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let reply = match timeout {
-            Some(t) if t.is_zero() => {
-                redis::cmd("LPOP")
-                    .arg(&self.key)
-                    .query_async::<Value>(&mut self.conn)
-                    .await?
-            }
+            Some(t) if t.is_zero() => redis::cmd("LPOP")
+                .arg(&self.key)
+                .query_async::<Value>(&mut self.conn)
+                .await
+                .map_err(command_error("LPOP"))?,
             _ => {
                 let seconds = timeout.map_or(0.0, |t| t.as_secs_f64());
                 // BLPOP 0 would block forever: round tiny waits up to a millisecond.
@@ -83,7 +83,8 @@ impl MessageQueue {
                     .arg(&self.key)
                     .arg(format!("{seconds:.3}"))
                     .query_async::<Value>(&mut self.conn)
-                    .await?;
+                    .await
+                    .map_err(command_error("BLPOP"))?;
                 match popped {
                     Value::Array(mut pair) if pair.len() == 2 => pair.pop().unwrap_or(Value::Nil),
                     other => other,
@@ -96,11 +97,14 @@ impl MessageQueue {
                 queue: self.key.clone(),
                 timeout: timeout.unwrap_or(Duration::MAX),
             }),
-            other => Err(Error::Redis(redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "unexpected reply to a queue pop",
-                format!("{other:?}"),
-            )))),
+            other => Err(Error::Command {
+                command: "BLPOP".into(),
+                source: redis::RedisError::from((
+                    redis::ErrorKind::UnexpectedReturnType,
+                    "unexpected reply to a queue pop",
+                    format!("{other:?}"),
+                )),
+            }),
         }
     }
 
@@ -109,7 +113,15 @@ impl MessageQueue {
         redis::cmd("DEL")
             .arg(&self.key)
             .exec_async(&mut self.conn)
-            .await?;
+            .await
+            .map_err(command_error("DEL"))?;
         Ok(())
+    }
+}
+
+fn command_error(command: &'static str) -> impl FnOnce(redis::RedisError) -> Error {
+    move |source| Error::Command {
+        command: command.to_string(),
+        source,
     }
 }

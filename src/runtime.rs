@@ -69,9 +69,11 @@ impl Drop for RuntimeReporter {
     }
 }
 
-/// Reports every factory once (also used directly by tests and `/metrics` handlers that
-/// want fresh pool numbers).
-pub fn report_all(factories: &BTreeMap<String, Arc<dyn ContextFactory>>, sink: &dyn MetricsSink) {
+/// Reports every factory once.
+pub(crate) fn report_all(
+    factories: &BTreeMap<String, Arc<dyn ContextFactory>>,
+    sink: &dyn MetricsSink,
+) {
     for factory in factories.values() {
         factory.report_runtime_metrics(sink);
     }

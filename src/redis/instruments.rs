@@ -17,7 +17,7 @@ pub(crate) struct ClientInstruments {
     database: String,
     redis_type: &'static str,
     commands: RwLock<HashMap<Box<[u8]>, Arc<CommandInstruments>>>,
-    pipeline: Arc<CommandInstruments>,
+    pipeline: OnceLock<Arc<CommandInstruments>>,
 }
 
 /// The handles of one command (or of pipelines) of one client.
@@ -42,22 +42,13 @@ impl ClientInstruments {
         redis_type: &'static str,
     ) -> Self {
         let client_name: Arc<str> = Arc::from(client_name);
-        let database = database.to_string();
-        let pipeline = Arc::new(CommandInstruments::new(
-            &sink,
-            &client_name,
-            &database,
-            redis_type,
-            names::COMMAND_PIPELINE,
-            Arc::from("pipeline"),
-        ));
         ClientInstruments {
             sink,
             client_name,
-            database,
+            database: database.to_string(),
             redis_type,
             commands: RwLock::new(HashMap::new()),
-            pipeline,
+            pipeline: OnceLock::new(),
         }
     }
 
@@ -66,9 +57,18 @@ impl ClientInstruments {
         &self.client_name
     }
 
-    /// The instruments for pipelines.
+    /// The instruments for pipelines, made on first use.
     pub(crate) fn pipeline(&self) -> &Arc<CommandInstruments> {
-        &self.pipeline
+        self.pipeline.get_or_init(|| {
+            Arc::new(CommandInstruments::new(
+                &self.sink,
+                &self.client_name,
+                &self.database,
+                self.redis_type,
+                names::COMMAND_PIPELINE,
+                Arc::from("PIPELINE"),
+            ))
+        })
     }
 
     /// The instruments for the command named `name` (any case), made on first use.

@@ -196,23 +196,24 @@ impl MonitoredRedisConnection {
                 conn.discard();
             }
         }
-        if self.shared.is_none() {
-            self.shared = Some(self.core.pool.shared().await?);
-        }
-        Ok(self.shared.as_mut().expect("just set"))
+        let conn = match self.shared.take() {
+            Some(conn) => conn,
+            None => self.core.pool.shared().await?,
+        };
+        Ok(self.shared.insert(conn))
     }
 
     async fn pin(&mut self) -> RedisResult<&mut Pinned> {
-        if self.pinned.is_none() {
-            let conn = self.core.pool.exclusive().await?;
-            self.pinned = Some(Pinned {
-                conn,
+        let pinned = match self.pinned.take() {
+            Some(pinned) => pinned,
+            None => Pinned {
+                conn: self.core.pool.exclusive().await?,
                 watching: false,
                 in_multi: false,
                 changed: false,
-            });
-        }
-        Ok(self.pinned.as_mut().expect("just set"))
+            },
+        };
+        Ok(self.pinned.insert(pinned))
     }
 
     /// Runs one command on the connection its class needs.

@@ -4,6 +4,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+#[allow(unused_imports)]
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -113,6 +113,15 @@ impl InMemoryConnection {
             return (unknown_command(args), false);
         };
         if !arity_ok(arity, args.len()) {
+            if name == "exec" {
+                // Redis rejects a malformed EXEC as an aborted transaction, in MULTI or not.
+                self.multi = None;
+                self.watched.clear();
+                return (
+                    error("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command"),
+                    false,
+                );
+            }
             if let Some(m) = &mut self.multi {
                 m.failed = true;
             }

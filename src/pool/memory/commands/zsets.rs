@@ -129,7 +129,7 @@ pub(super) fn zadd(x: &mut Exec<'_>) -> Reply {
     if f.nx && f.xx {
         return fail("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
         return fail("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && rest.len() > 2 {

@@ -1,0 +1,126 @@
+//! How a service tests its own handlers without a Redis server: the in-memory backend with a
+//! recording sink and observer, mockall's `MockMetricsSink` to check metric calls, and
+//! `MockPoolBackend` to simulate an outage. (README: "Testing your service".)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use baseplate_redis::config::RawConfig;
+use baseplate_redis::pool::{MockPoolBackend, PoolBackend};
+use baseplate_redis::sink::{names, Counter, Gauge, Histogram, MockMetricsSink, RecordingSink};
+use baseplate_redis::span::RecordingObserver;
+use baseplate_redis::{
+    Baseplate, ContextSpec, Error, RedisClient, RedisContextFactory, RequestContext,
+};
+use redis::AsyncCommands;
+
+/// The handler under test: counts views of a page.
+async fn record_view(context: &RequestContext, page: &str) -> Result<i64, Error> {
+    let mut cache = context.redis("cache")?;
+    Ok(cache.incr(format!("views:{page}"), 1).await?)
+}
+
+#[tokio::test]
+async fn handler_on_the_in_memory_backend() {
+    // A store name of its own keeps this test's data apart from other tests'.
+    let config = RawConfig::from_pairs([("cache.url", "memory://handler-test")]);
+    let metrics = RecordingSink::new();
+    let spans = RecordingObserver::new();
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    baseplate.register(Arc::new(spans.clone()));
+    baseplate
+        .configure_context(ContextSpec::new().client("cache", RedisClient::new()))
+        .unwrap();
+
+    for expected in 1..=3 {
+        let views = baseplate
+            .serve("record_view", None, async |context| {
+                record_view(&context, "home").await
+            })
+            .await
+            .unwrap();
+        assert_eq!(views, expected);
+    }
+
+    let labels = [
+        (names::LABEL_COMMAND, "incrby"),
+        (names::LABEL_CLIENT_NAME, "cache"),
+        (names::LABEL_SUCCESS, "true"),
+    ];
+    assert_eq!(metrics.counter_value(names::REQUESTS_TOTAL, &labels), 3);
+    assert_eq!(
+        spans.names(),
+        [
+            "record_view",
+            "cache.INCRBY",
+            "record_view",
+            "cache.INCRBY",
+            "record_view",
+            "cache.INCRBY"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn handler_with_a_mock_metrics_sink() {
+    let requests = Arc::new(AtomicU64::new(0));
+    let mut sink = MockMetricsSink::new();
+    let counted = requests.clone();
+    sink.expect_counter()
+        .withf(|key| {
+            key.name() == names::REQUESTS_TOTAL
+                && key
+                    .labels()
+                    .any(|l| l.key() == names::LABEL_COMMAND && l.value() == "incrby")
+                && key
+                    .labels()
+                    .any(|l| l.key() == names::LABEL_SUCCESS && l.value() == "true")
+        })
+        .times(1)
+        .returning(move |_| Counter::from_arc(counted.clone()));
+    sink.expect_gauge()
+        .withf(|key| key.name() == names::ACTIVE_REQUESTS)
+        .times(1)
+        .returning(|_| Gauge::noop());
+    sink.expect_histogram()
+        .withf(|key| key.name() == names::LATENCY_SECONDS)
+        .times(1)
+        .returning(|_| Histogram::noop());
+
+    let config = RawConfig::from_pairs([("cache.url", "memory://mock-sink-test")]);
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink));
+    baseplate
+        .configure_context(ContextSpec::new().client("cache", RedisClient::new()))
+        .unwrap();
+    let context = baseplate.make_context_object();
+    assert_eq!(record_view(&context, "about").await.unwrap(), 1);
+    assert_eq!(record_view(&context, "about").await.unwrap(), 2);
+    // Handles are resolved once (times(1) above) and incremented per command.
+    assert_eq!(requests.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn handler_when_redis_is_down() {
+    let mut pool = MockPoolBackend::new();
+    pool.expect_database().return_const(0);
+    pool.expect_address()
+        .return_const("cache.internal:6379".to_string());
+    pool.expect_shared().times(1).returning(|| {
+        Err(Error::ConnectTimeout {
+            address: "cache.internal:6379".into(),
+            timeout: std::time::Duration::from_secs(3),
+        })
+    });
+    let pool: Arc<dyn PoolBackend> = Arc::new(pool);
+    let metrics = RecordingSink::new();
+    let factory = RedisContextFactory::with_options(pool, "cache", Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(RawConfig::new());
+    baseplate.add_to_context("cache", Arc::new(factory));
+
+    let context = baseplate.make_context_object();
+    let err = record_view(&context, "home").await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("cache.internal:6379"), "{err}");
+    let failed = [(names::LABEL_SUCCESS, "false")];
+    assert_eq!(metrics.counter_value(names::REQUESTS_TOTAL, &failed), 1);
+}
