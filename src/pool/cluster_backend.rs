@@ -26,8 +26,8 @@ use redis::{
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::hot_keys::HotKeyTracker;
+use super::DEFAULT_POOL_TIMEOUT;
 use super::{PoolBackend, PoolState, PooledConnection, Release, DEFAULT_MAX_CONNECTIONS};
-use super::{PoolOptions, DEFAULT_POOL_TIMEOUT};
 use crate::command::{classify, command_name, CommandClass};
 use crate::config::{RedisUrl, UrlKind};
 use crate::{Error, Result};
