@@ -110,8 +110,9 @@ async fn follows_a_forced_failover() {
     // Follows within the failover time: a write sent after the switch lands on the new
     // primary.
     let follow_limit = Duration::from_millis(SENTINEL_FAILOVER_TIMEOUT_MS) * 2;
-    let mut probe = baseplate.make_context_object().redis("cache").unwrap();
     let followed = loop {
+        // A handle per attempt, as per request (the load tasks keep theirs).
+        let mut probe = baseplate.make_context_object().redis("cache").unwrap();
         let marker = format!("{:?}", Instant::now());
         if probe.set::<_, _, ()>("marker", &marker).await.is_ok() {
             let mut conn = common::cluster::admin(replica);

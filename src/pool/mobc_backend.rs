@@ -338,6 +338,9 @@ impl MobcBackend {
 #[async_trait]
 impl PoolBackend for MobcBackend {
     async fn shared(&self) -> Result<PooledConnection> {
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
         let lease = self.shared_lease().await?;
         let conn = self.guarded(
             lease.conn.clone(),
