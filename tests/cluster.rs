@@ -475,6 +475,55 @@ async fn blocking_commands_get_a_dedicated_connection() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_connections_counts_sockets_on_every_node() {
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.unwrap();
+    // 12 sockets on 6 nodes: the shared cluster connection and one dedicated one.
+    let f = fixture(
+        &cluster,
+        &[
+            ("max_connections", "12"),
+            ("timeout", "300 milliseconds"),
+            ("skip_full_coverage_check", "false"),
+        ],
+    );
+    let mut first = handle(&f);
+    let mut second = handle(&f);
+    let blocked = tokio::spawn(async move {
+        let popped: Option<(String, String)> = first.blpop("{limit}a", 1.5).await.unwrap();
+        popped
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    let err = second
+        .blpop::<_, Option<(String, String)>>("{limit}b", 1.0)
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert!(err.to_string().contains("max_connections"), "{err}");
+    assert_eq!(blocked.await.unwrap(), None);
+
+    // Once the dedicated connection is back, the next blocking command gets it.
+    let nothing: Option<(String, String)> = second.blpop("{limit}b", 0.1).await.unwrap();
+    assert_eq!(nothing, None);
+    let (_, factory) = f
+        .baseplate
+        .factories()
+        .find(|(name, _)| *name == "cluster")
+        .unwrap();
+    factory.report_runtime_metrics(&f.metrics);
+    let client = [(names::LABEL_CLIENT, "cluster")];
+    assert_eq!(
+        f.metrics.gauge_value(names::RUNTIME_POOL_SIZE, &client),
+        Some(12.0)
+    );
+    assert_eq!(
+        f.metrics
+            .gauge_value(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client),
+        Some(12.0)
+    );
+}
+
 /// One command of a load loop: when it started and ended, and whether it worked.
 #[derive(Debug, Clone)]
 struct Op {
