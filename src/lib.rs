@@ -23,7 +23,8 @@ pub use crate::context::{Baseplate, ContextFactory, ContextParser, ContextSpec, 
 pub use crate::error::{Error, Result};
 pub use crate::queue::MessageQueue;
 pub use crate::redis::{
-    pool_from_config, MonitoredPipeline, MonitoredRedisConnection, RedisClient, RedisClientConfig,
+    cluster_pool_from_config, pool_from_config, ClusterRedisClient, ClusterRedisClientConfig,
+    MonitoredPipeline, MonitoredRedisConnection, RedisClient, RedisClientConfig,
     RedisContextFactory, MAX_CONNECTIONS_LIMIT, TRANSACTION_MAX_ATTEMPTS,
 };
 pub use crate::runtime::RuntimeReporter;

@@ -25,4 +25,7 @@ pub use error::ConfigurationError;
 pub use raw::RawConfig;
 pub use timespan::{parse_timespan, Timespan, TimespanError};
 pub use typed::from_config;
-pub use url::{redact_url, RedisUrl, UrlError, UrlKind, DEFAULT_MEMORY_NAME, DEFAULT_PORT};
+pub use url::{
+    redact_url, RedisUrl, UrlError, UrlKind, DEFAULT_MEMORY_NAME, DEFAULT_PORT,
+    DEFAULT_SENTINEL_PORT,
+};

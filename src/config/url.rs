@@ -8,6 +8,7 @@
 //! | `rediss://…` | the same over TLS |
 //! | `unix:///path/to.sock[?db=N][&user=U][&pass=P]` | a Unix socket (`redis+unix://` too) |
 //! | `memory://[name][/db]` | the in-process backend; name `default` by default |
+//! | `redis+sentinel://[user:pass@]host[:port][,host[:port]…]/service[/db]` | the primary of `service`, found through the listed sentinels (port 26379 by default); the credentials and db are the primary's |
 //!
 //! `?protocol=resp2|resp3` (or `2|3`) is accepted everywhere, as in redis-rs.
 
@@ -20,6 +21,9 @@ pub const DEFAULT_PORT: u16 = 6379;
 
 /// The name of a `memory://` backend when the URL does not give one.
 pub const DEFAULT_MEMORY_NAME: &str = "default";
+
+/// The port of a sentinel in a `redis+sentinel://` URL that does not give one.
+pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// What the password is replaced with in printed URLs.
 const MASK: &str = "***";
@@ -35,7 +39,7 @@ pub enum UrlError {
     NotAUrl(url::ParseError),
     /// The scheme is not one we can connect with.
     #[error(
-        "unknown scheme {0:?} (expected redis://, rediss://, unix://, redis+unix:// or memory://)"
+        "unknown scheme {0:?} (expected redis://, rediss://, unix://, redis+unix://, redis+sentinel:// or memory://)"
     )]
     UnknownScheme(String),
     /// A TCP URL without a host name.
@@ -68,6 +72,9 @@ pub enum UrlError {
     /// The user name or password is not valid percent-encoded UTF-8.
     #[error("the {0} is not valid percent-encoded UTF-8")]
     InvalidCredentials(&'static str),
+    /// A `redis+sentinel://` URL without the service (master) name in its path.
+    #[error("missing service name (expected e.g. redis+sentinel://host:26379/mymaster/0)")]
+    MissingServiceName,
     /// The URL is valid but cannot be turned into a network connection (`memory://`), or this
     /// build cannot connect that way (TLS without a TLS feature, Unix sockets off Unix).
     #[error("{0}")]
@@ -115,6 +122,15 @@ pub enum UrlKind {
         /// The socket's path.
         path: PathBuf,
     },
+    /// The primary of a service monitored by Redis Sentinel
+    /// (`redis+sentinel://host:port,host:port/service`): the sentinels are asked where it is,
+    /// and asked again after a failover.
+    Sentinel {
+        /// The sentinels' host names (IPv6 without brackets) and ports.
+        sentinels: Vec<(String, u16)>,
+        /// The service (master) name the sentinels monitor.
+        service: String,
+    },
     /// The in-process backend (`memory://name`).
     Memory {
         /// The backend's name (`default` unless given); equal names share data.
@@ -149,6 +165,9 @@ pub struct RedisUrl {
 impl RedisUrl {
     /// Parses and validates `text`.
     pub fn parse(text: &str) -> Result<RedisUrl, UrlError> {
+        if let Some(rest) = strip_prefix_ignore_case(text, SENTINEL_SCHEME) {
+            return parse_sentinel(rest);
+        }
         let url = url::Url::parse(text).map_err(|err| match err {
             url::ParseError::InvalidPort => UrlError::InvalidPort,
             url::ParseError::EmptyHost => UrlError::MissingHost,
@@ -209,6 +228,10 @@ impl RedisUrl {
             UrlKind::Tcp { host, port, .. } => format!("{host}:{port}"),
             UrlKind::Unix { path } => path.display().to_string(),
             UrlKind::Memory { name } => format!("memory://{name}"),
+            UrlKind::Sentinel { sentinels, service } => {
+                let hosts: Vec<String> = sentinels.iter().map(|(h, p)| host_port(h, *p)).collect();
+                format!("{service} via sentinels {}", hosts.join(","))
+            }
         }
     }
 
@@ -257,7 +280,20 @@ impl RedisUrl {
                     "memory:// URLs are served in-process and have no network address",
                 ))
             }
+            UrlKind::Sentinel { .. } => {
+                return Err(UrlError::Unsupported(
+                    "redis+sentinel:// URLs name sentinels: the server's address comes from them",
+                ))
+            }
         };
+        let info = addr
+            .into_connection_info()
+            .map_err(|_| UrlError::Unsupported("redis-rs rejected the connection address"))?;
+        Ok(info.set_redis_settings(self.redis_settings()))
+    }
+
+    /// The redis-rs settings of the server's connections: db, user name, password, protocol.
+    pub fn redis_settings(&self) -> redis::RedisConnectionInfo {
         let mut redis_info = redis::RedisConnectionInfo::default().set_db(self.db);
         if let Some(user) = &self.username {
             redis_info = redis_info.set_username(user);
@@ -268,10 +304,7 @@ impl RedisUrl {
         if self.resp3 {
             redis_info = redis_info.set_protocol(redis::ProtocolVersion::RESP3);
         }
-        let info = addr
-            .into_connection_info()
-            .map_err(|_| UrlError::Unsupported("redis-rs rejected the connection address"))?;
-        Ok(info.set_redis_settings(redis_info))
+        redis_info
     }
 }
 
@@ -470,6 +503,134 @@ fn parse_memory(url: &url::Url) -> Result<RedisUrl, UrlError> {
     )
 }
 
+const SENTINEL_SCHEME: &str = "redis+sentinel://";
+
+fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = text.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &text[prefix.len()..])
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// `redis+sentinel://[user:pass@]host[:port][,host[:port]…]/service[/db][?protocol=…]`, parsed
+/// by hand: the URL crate cannot read a comma-separated host list.
+fn parse_sentinel(rest: &str) -> Result<RedisUrl, UrlError> {
+    if rest.contains('#') {
+        return Err(UrlError::Fragment);
+    }
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(slash) => (&rest[..slash], &rest[slash..]),
+        None => (rest, ""),
+    };
+    let (userinfo, hosts) = match authority.rfind('@') {
+        Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
+        None => (None, authority),
+    };
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => {
+            let (user, pass) = match info.split_once(':') {
+                Some((user, pass)) => (user, Some(pass)),
+                None => (info, None),
+            };
+            let user = match user {
+                "" => None,
+                user => {
+                    Some(percent_decode(user).ok_or(UrlError::InvalidCredentials("user name"))?)
+                }
+            };
+            let pass = match pass {
+                None => None,
+                Some(pass) => {
+                    Some(percent_decode(pass).ok_or(UrlError::InvalidCredentials("password"))?)
+                }
+            };
+            (user, pass)
+        }
+    };
+    let secret = password.clone();
+    let hide = |err: UrlError| err.hiding(secret.as_deref());
+    let mut sentinels = Vec::new();
+    for host in hosts.split(',') {
+        sentinels.push(parse_sentinel_host(host).map_err(hide)?);
+    }
+    let mut segments = path.strip_prefix('/').unwrap_or(path).splitn(2, '/');
+    let service = match segments.next() {
+        Some(service) if !service.is_empty() => {
+            percent_decode(service).ok_or(UrlError::MissingServiceName)?
+        }
+        _ => return Err(UrlError::MissingServiceName),
+    };
+    let path_db = match segments.next() {
+        None | Some("") => None,
+        Some(db) => Some(parse_db(db).map_err(hide)?),
+    };
+    let query_text = query;
+    let query = match query {
+        Some(query) => Query::read_pairs(url::form_urlencoded::parse(query.as_bytes()), false),
+        None => Ok(Query::default()),
+    }
+    .map_err(hide)?;
+    let db = merge_db(path_db, query.db)?;
+    let redacted = match (userinfo, &password) {
+        (Some(info), Some(_)) => {
+            let user = info.split_once(':').map_or(info, |(user, _)| user);
+            let query = query_text.map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{SENTINEL_SCHEME}{user}:{MASK}@{hosts}{path}{query}")
+        }
+        _ => {
+            let query = query_text.map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{SENTINEL_SCHEME}{rest}{query}")
+        }
+    };
+    Ok(RedisUrl {
+        kind: UrlKind::Sentinel { sentinels, service },
+        db,
+        username,
+        password,
+        resp3: query.resp3,
+        redacted,
+    })
+}
+
+fn parse_sentinel_host(text: &str) -> Result<(String, u16), UrlError> {
+    let (host, port) = if let Some(v6) = text.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or(UrlError::MissingHost)?;
+        let port = match after {
+            "" => None,
+            after => Some(after.strip_prefix(':').ok_or(UrlError::InvalidPort)?),
+        };
+        (host, port)
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    if host.is_empty() || host.contains(['/', '@', ' ']) {
+        return Err(UrlError::MissingHost);
+    }
+    let port = match port {
+        None => DEFAULT_SENTINEL_PORT,
+        Some(port) => match port.parse::<u16>() {
+            Ok(port) if port != 0 => port,
+            _ => return Err(UrlError::InvalidPort),
+        },
+    };
+    Ok((host.to_owned(), port))
+}
+
 fn finish(
     url: &url::Url,
     kind: UrlKind,
@@ -499,13 +660,20 @@ struct Query {
 
 impl Query {
     fn read(url: &url::Url, unix: bool) -> Result<Query, UrlError> {
+        Self::read_pairs(url.query_pairs(), unix)
+    }
+
+    fn read_pairs<'a>(
+        pairs: impl Iterator<Item = (Cow<'a, str>, Cow<'a, str>)>,
+        unix: bool,
+    ) -> Result<Query, UrlError> {
         let supported = if unix {
             "db, user, pass, protocol"
         } else {
             "db, protocol"
         };
         let mut query = Query::default();
-        for (key, value) in url.query_pairs() {
+        for (key, value) in pairs {
             match &*key {
                 "db" => query.db = Some(parse_db(&value)?),
                 "protocol" => {
@@ -719,7 +887,7 @@ mod tests {
         let err = RedisUrl::parse("http://host").unwrap_err();
         assert_eq!(
             err.to_string(),
-            "unknown scheme \"http\" (expected redis://, rediss://, unix://, redis+unix:// or memory://)"
+            "unknown scheme \"http\" (expected redis://, rediss://, unix://, redis+unix://, redis+sentinel:// or memory://)"
         );
         assert_eq!(RedisUrl::parse("redis://"), Err(UrlError::MissingHost));
         assert_eq!(RedisUrl::parse("redis:///0"), Err(UrlError::MissingHost));
@@ -869,5 +1037,70 @@ mod tests {
         let de: StrDeserializer<'_, Error> = "ftp://h".into_deserializer();
         assert!(RedisUrl::deserialize(de).is_err());
         assert_eq!("redis://h".parse::<RedisUrl>().unwrap().address(), "h:6379");
+    }
+
+    #[test]
+    fn sentinel_urls() {
+        let url =
+            RedisUrl::parse("redis+sentinel://u:hunter2@10.0.0.1:26380,s2,[::1]:26381/mymaster/3")
+                .unwrap();
+        assert_eq!(
+            url.scheme_kind(),
+            UrlKind::Sentinel {
+                sentinels: vec![
+                    ("10.0.0.1".into(), 26380),
+                    ("s2".into(), DEFAULT_SENTINEL_PORT),
+                    ("::1".into(), 26381)
+                ],
+                service: "mymaster".into(),
+            }
+        );
+        assert_eq!(url.db(), 3);
+        assert_eq!(url.username(), Some("u"));
+        assert_eq!(url.password(), Some("hunter2"));
+        assert_eq!(
+            url.to_string(),
+            "redis+sentinel://u:***@10.0.0.1:26380,s2,[::1]:26381/mymaster/3"
+        );
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(
+            url.address(),
+            "mymaster via sentinels 10.0.0.1:26380,s2:26379,[::1]:26381"
+        );
+        assert!(url.to_connection_info().is_err());
+        assert_eq!(url.redis_settings().password(), Some("hunter2"));
+
+        let url = RedisUrl::parse("redis+sentinel://h:1/svc?db=2&protocol=resp3").unwrap();
+        assert_eq!(url.db(), 2);
+        assert!(url.is_resp3());
+        assert_eq!(
+            url.to_string(),
+            "redis+sentinel://h:1/svc?db=2&protocol=resp3"
+        );
+
+        assert_eq!(
+            RedisUrl::parse("redis+sentinel://h:1"),
+            Err(UrlError::MissingServiceName)
+        );
+        assert_eq!(
+            RedisUrl::parse("redis+sentinel://h:1/"),
+            Err(UrlError::MissingServiceName)
+        );
+        assert_eq!(
+            RedisUrl::parse("redis+sentinel://h:x/svc"),
+            Err(UrlError::InvalidPort)
+        );
+        assert_eq!(
+            RedisUrl::parse("redis+sentinel://h:1,,h2/svc"),
+            Err(UrlError::MissingHost)
+        );
+        assert_eq!(
+            RedisUrl::parse("redis+sentinel://h/svc/x")
+                .unwrap_err()
+                .to_string(),
+            "database must be a non-negative integer, got \"x\""
+        );
+        let err = RedisUrl::parse("redis+sentinel://u:hunter2@h:0/svc").unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
     }
 }

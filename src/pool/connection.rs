@@ -17,6 +17,7 @@ pub enum Release {
 }
 
 type ReleaseHook = Box<dyn FnOnce(Release) + Send + Sync>;
+type StaleCheck = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// A connection checked out of a [`PoolBackend`](super::PoolBackend).
 ///
@@ -26,6 +27,7 @@ pub struct PooledConnection {
     conn: Box<dyn ConnectionLike + Send + Sync>,
     release: Option<ReleaseHook>,
     mode: Release,
+    stale: Option<StaleCheck>,
 }
 
 impl PooledConnection {
@@ -35,6 +37,7 @@ impl PooledConnection {
             conn: Box::new(conn),
             release: None,
             mode: Release::Reuse,
+            stale: None,
         }
     }
 
@@ -47,7 +50,22 @@ impl PooledConnection {
             conn: Box::new(conn),
             release: Some(Box::new(release)),
             mode: Release::Reuse,
+            stale: None,
         }
+    }
+
+    /// Adds a check telling holders that keep the connection between commands (such as a
+    /// handle's shared connection) that the backend no longer trusts it and a fresh one
+    /// should be asked for.
+    pub fn with_stale_check(mut self, stale: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        self.stale = Some(Box::new(stale));
+        self
+    }
+
+    /// Whether the backend no longer trusts the connection (see
+    /// [`with_stale_check`](Self::with_stale_check)); never, without a check.
+    pub fn is_stale(&self) -> bool {
+        self.stale.as_ref().is_some_and(|stale| stale())
     }
 
     /// Marks the connection as not reusable: it is closed when given back.

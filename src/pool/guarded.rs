@@ -7,7 +7,7 @@
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
 
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,33 +19,51 @@ use crate::Error;
 
 /// Marks a connection that must not be reused. Shared between the connection, its pool
 /// entry and whoever gives it back.
+///
+/// A connection opened to the primary a sentinel named is also poisoned, without anyone
+/// setting it, once the sentinels name another primary (the `epoch` moved on).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Poison(Arc<AtomicU8>);
+pub(crate) struct Poison {
+    state: Arc<AtomicU8>,
+    epoch: Option<(u64, Arc<AtomicU64>)>,
+}
 
 const CLEAN: u8 = 0;
 const POISONED: u8 = 1;
 const BROKEN: u8 = 2;
 
 impl Poison {
+    /// A poison that is also set when `current` moves away from `opened_at`.
+    pub(crate) fn following(current: Arc<AtomicU64>, opened_at: u64) -> Self {
+        Poison {
+            state: Arc::default(),
+            epoch: Some((opened_at, current)),
+        }
+    }
+
     /// The socket may carry stale state (a late reply, a WATCH): close it.
     pub(crate) fn set(&self) {
         let _ = self
-            .0
+            .state
             .compare_exchange(CLEAN, POISONED, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The socket itself failed (reset, EOF, garbled reply): close it; its pool-mates may
     /// have failed too.
     pub(crate) fn set_broken(&self) {
-        self.0.store(BROKEN, Ordering::Release);
+        self.state.store(BROKEN, Ordering::Release);
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.0.load(Ordering::Acquire) != CLEAN
+        self.state.load(Ordering::Acquire) != CLEAN
+            || self
+                .epoch
+                .as_ref()
+                .is_some_and(|(opened_at, current)| current.load(Ordering::Acquire) != *opened_at)
     }
 
     pub(crate) fn is_broken(&self) -> bool {
-        self.0.load(Ordering::Acquire) == BROKEN
+        self.state.load(Ordering::Acquire) == BROKEN
     }
 }
 
@@ -62,6 +80,19 @@ pub(crate) struct GuardedConnection {
     pub(crate) socket_timeout: Option<Duration>,
     pub(crate) poison: Poison,
     pub(crate) sharing: Sharing,
+    /// Whether a READONLY reply (the server was demoted to a replica) poisons the connection.
+    pub(crate) poison_on_readonly: bool,
+}
+
+/// Whether a reply says the server is a read-only replica now.
+fn is_readonly(result: Result<&[Value], &RedisError>) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    match result {
+        Err(err) => err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly),
+        Ok(values) => values.iter().any(|value| {
+            matches!(value, Value::ServerError(err) if err.kind() == Some(ServerErrorKind::ReadOnly))
+        }),
+    }
 }
 
 /// Runs while a command is in flight; if dropped before `done`, the command was cancelled.
@@ -161,16 +192,21 @@ impl ConnectionLike for GuardedConnection {
                 conn,
                 poison,
                 sharing,
+                poison_on_readonly,
                 ..
             } = self;
-            guarded(
+            let result = guarded(
                 sharing,
                 poison,
                 timeout,
                 || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
                 conn.req_packed_command(cmd),
             )
-            .await
+            .await;
+            if *poison_on_readonly && is_readonly(result.as_ref().map(std::slice::from_ref)) {
+                poison.set();
+            }
+            result
         })
     }
 
@@ -195,16 +231,21 @@ impl ConnectionLike for GuardedConnection {
                 conn,
                 poison,
                 sharing,
+                poison_on_readonly,
                 ..
             } = self;
-            guarded(
+            let result = guarded(
                 sharing,
                 poison,
                 timeout,
                 || "pipeline".to_string(),
                 conn.req_packed_commands(pipeline, offset, count),
             )
-            .await
+            .await;
+            if *poison_on_readonly && is_readonly(result.as_ref().map(Vec::as_slice)) {
+                poison.set();
+            }
+            result
         })
     }
 

@@ -37,6 +37,10 @@ pub struct MobcBackend {
     options: PoolOptions,
     address: Arc<str>,
     db: i64,
+    // Behind sentinels: asked now and then whether the primary moved; a READONLY reply
+    // also means the server was demoted, so its connections are closed and the next ones go
+    // to the new primary.
+    sentinels: Option<Arc<super::sentinel::PrimaryResolver>>,
 }
 
 #[derive(Debug, Default)]
@@ -79,8 +83,15 @@ impl Drop for OpenGuard {
     }
 }
 
+/// Where the pool's connections go: one fixed server, or wherever the sentinels say the
+/// primary is now.
+pub(crate) enum Target {
+    Fixed(redis::Client),
+    Sentinel(Arc<super::sentinel::PrimaryResolver>),
+}
+
 struct Manager {
-    client: redis::Client,
+    target: Target,
     config: AsyncConnectionConfig,
     connect_timeout: Option<Duration>,
     client_name: Option<String>,
@@ -120,9 +131,19 @@ impl mobc::Manager for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<Managed> {
-        let connecting = self
-            .client
-            .get_multiplexed_async_connection_with_config(&self.config);
+        let connecting = async {
+            let (client, poison) = match &self.target {
+                Target::Fixed(client) => (client.clone(), Poison::default()),
+                Target::Sentinel(resolver) => {
+                    let (client, epoch) = resolver.primary().await?;
+                    (client, Poison::following(resolver.epoch(), epoch))
+                }
+            };
+            client
+                .get_multiplexed_async_connection_with_config(&self.config)
+                .await
+                .map(|conn| (conn, poison))
+        };
         let connected = match self.connect_timeout {
             Some(timeout) => tokio::time::timeout(timeout, connecting)
                 .await
@@ -132,7 +153,7 @@ impl mobc::Manager for Manager {
                 })?,
             None => connecting.await,
         };
-        let mut conn = connected.map_err(|source| Error::Connect {
+        let (mut conn, poison) = connected.map_err(|source| Error::Connect {
             address: self.address.to_string(),
             source,
         })?;
@@ -150,7 +171,7 @@ impl mobc::Manager for Manager {
         self.counts.open.fetch_add(1, Ordering::Relaxed);
         Ok(Managed {
             conn,
-            poison: Poison::default(),
+            poison,
             verified_at: Instant::now(),
             _open: OpenGuard(self.counts.clone()),
         })
@@ -209,7 +230,6 @@ impl MobcBackend {
     /// `options.tls` gives the CA (and client) certificates; without it the system's root
     /// CAs are trusted.
     pub fn new(info: ConnectionInfo, address: &str, options: PoolOptions) -> Result<Self> {
-        let address: Arc<str> = Arc::from(address);
         let db = info.redis_settings().db();
         if matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
             // redis-rs asks rustls for the process's crypto provider, and panics when several
@@ -224,13 +244,33 @@ impl MobcBackend {
             address: address.to_string(),
             source,
         })?;
+        Ok(Self::with_target(
+            Target::Fixed(client),
+            db,
+            address,
+            options,
+        ))
+    }
+
+    /// A pool whose connections go where `target` says, at the time each one is opened.
+    pub(crate) fn with_target(
+        target: Target,
+        db: i64,
+        address: &str,
+        options: PoolOptions,
+    ) -> Self {
+        let address: Arc<str> = Arc::from(address);
+        let sentinels = match &target {
+            Target::Sentinel(resolver) => Some(resolver.clone()),
+            Target::Fixed(_) => None,
+        };
         let counts = Arc::new(Counts::default());
         // Timeouts are ours to apply (see `guarded`): never the redis crate's defaults.
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(None)
             .set_response_timeout(None);
         let manager = Manager {
-            client,
+            target,
             config,
             connect_timeout: options.connect_timeout,
             client_name: options.client_name.clone(),
@@ -246,7 +286,7 @@ impl MobcBackend {
             .health_check_interval(options.health_check_interval)
             .get_timeout(Some(options.pool_timeout))
             .build(manager);
-        Ok(MobcBackend {
+        MobcBackend {
             pool,
             shared: Arc::new(ArcSwapOption::empty()),
             opening_shared: tokio::sync::Mutex::new(()),
@@ -254,7 +294,8 @@ impl MobcBackend {
             options,
             address,
             db,
-        })
+            sentinels,
+        }
     }
 
     /// A connection from the pool. After a connection was found broken (a server restart
@@ -304,6 +345,20 @@ impl MobcBackend {
         })
     }
 
+    /// A checkout that skips (and closes) idle connections that can no longer be trusted,
+    /// such as those to a server that is no longer the primary.
+    async fn checkout_trusted(&self) -> Result<mobc::Connection<Manager>> {
+        let mut lease = self.checkout().await?;
+        for _ in 0..self.options.max_connections {
+            if !lease.poison.is_set() {
+                break;
+            }
+            give_back(lease, true);
+            lease = self.checkout().await?;
+        }
+        Ok(lease)
+    }
+
     fn current_shared(&self) -> Option<Arc<SharedLease>> {
         self.shared
             .load_full()
@@ -318,7 +373,7 @@ impl MobcBackend {
         if let Some(lease) = self.current_shared() {
             return Ok(lease);
         }
-        let lease = self.checkout().await?;
+        let lease = self.checkout_trusted().await?;
         let shared = Arc::new(SharedLease {
             conn: lease.conn.clone(),
             poison: lease.poison.clone(),
@@ -339,6 +394,7 @@ impl MobcBackend {
             socket_timeout: self.options.socket_timeout,
             poison,
             sharing,
+            poison_on_readonly: self.sentinels.is_some(),
         }
     }
 }
@@ -346,6 +402,9 @@ impl MobcBackend {
 #[async_trait]
 impl PoolBackend for MobcBackend {
     async fn shared(&self) -> Result<PooledConnection> {
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
         let lease = self.shared_lease().await?;
         let conn = self.guarded(
             lease.conn.clone(),
@@ -354,6 +413,16 @@ impl PoolBackend for MobcBackend {
         );
         let slot = self.shared.clone();
         let counts = self.counts.clone();
+        let stale = {
+            let poison = lease.poison.clone();
+            let sentinels = self.sentinels.clone();
+            move || {
+                if let Some(sentinels) = &sentinels {
+                    sentinels.check_if_due();
+                }
+                poison.is_set()
+            }
+        };
         Ok(PooledConnection::with_release(conn, move |release| {
             if release == Release::Discard {
                 lease.poison.set();
@@ -367,11 +436,15 @@ impl PoolBackend for MobcBackend {
                 }
             }
             drop(lease);
-        }))
+        })
+        .with_stale_check(stale))
     }
 
     async fn exclusive(&self) -> Result<PooledConnection> {
-        let lease = self.checkout().await?;
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
+        let lease = self.checkout_trusted().await?;
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();

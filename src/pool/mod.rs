@@ -9,12 +9,22 @@
 //!
 //! Both count against the same `max_connections` limit.
 
+mod cluster_backend;
 mod connection;
 mod guarded;
+mod hot_keys;
 mod memory;
 mod mobc_backend;
 mod options;
+mod sentinel;
 mod state;
+
+pub use cluster_backend::{
+    ClusterBackend, ClusterOptions, CLUSTER_RETRIES, CLUSTER_RETRY_WAIT,
+    DEFAULT_CLUSTER_CONNECT_TIMEOUT,
+};
+pub use hot_keys::{HOT_KEY_READS_SET, HOT_KEY_TTL, HOT_KEY_WRITES_SET};
+pub use sentinel::{SentinelBackend, SENTINEL_CHECK_INTERVAL};
 
 pub use connection::{PooledConnection, Release};
 pub(crate) use guarded::breaks_connection;

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
-use crate::pool::{InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, TlsOptions};
+use crate::pool::{
+    InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, SentinelBackend, TlsOptions,
+};
 use crate::sink::MetricsSink;
 
 /// The most connections one client may be configured to open. Redis itself accepts 10,000
@@ -21,8 +23,9 @@ pub const MAX_CONNECTIONS_LIMIT: u32 = 10_000;
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisClientConfig {
-    /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`, or
-    /// `memory://[name][/db]` for the in-process backend. Required.
+    /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`,
+    /// `redis+sentinel://[user:pass@]host:port[,host:port…]/service[/db]` (the primary the
+    /// sentinels name), or `memory://[name][/db]` for the in-process backend. Required.
     pub url: RedisUrl,
     /// The most sockets the client opens (default 50).
     pub max_connections: Option<NonZeroU32>,
@@ -79,7 +82,8 @@ impl RedisClientConfig {
 }
 
 /// Makes the connection pool the keys under `prefix` describe: the mobc-backed pool for
-/// `redis://`, `rediss://` and `unix://` URLs, the in-memory backend for `memory://`.
+/// `redis://`, `rediss://` and `unix://` URLs, the sentinel-following pool for
+/// `redis+sentinel://` URLs, the in-memory backend for `memory://`.
 ///
 /// No connection is opened here; the first command opens one.
 ///
@@ -117,6 +121,11 @@ fn pool_from_parsed(
         ));
     }
     let options = options.tls(tls_options(parsed, prefix)?);
+    if let UrlKind::Sentinel { .. } = parsed.url.scheme_kind() {
+        let backend = SentinelBackend::new(&parsed.url, options)
+            .map_err(|e| ConfigurationError::new(&url_key, e.to_string()))?;
+        return Ok(Arc::new(backend));
+    }
     let info = parsed
         .url
         .to_connection_info()

@@ -106,6 +106,10 @@ pub(crate) fn report_pool_state(name: &str, pool: &dyn PoolBackend, sink: &dyn M
         .set(f64::from(state.in_use));
     sink.gauge(&key(names::RUNTIME_POOL_OPEN_AND_AVAILABLE, &client))
         .set(f64::from(state.idle));
+    sink.gauge(&key(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client))
+        .set(f64::from(state.open));
+    sink.gauge(&key(names::POOL_OPEN_CONNECTIONS, &redis_pool))
+        .set(f64::from(state.open));
     sink.gauge(&key(names::POOL_MAX_SIZE, &redis_pool))
         .set(f64::from(state.max_size));
     sink.gauge(&key(names::POOL_IDLE_CONNECTIONS, &redis_pool))

@@ -188,6 +188,12 @@ impl MonitoredRedisConnection {
     }
 
     async fn shared_connection(&mut self) -> RedisResult<&mut PooledConnection> {
+        if self.shared.as_ref().is_some_and(PooledConnection::is_stale) {
+            // Poisoned through another handle, or the sentinels named a new primary.
+            if let Some(mut conn) = self.shared.take() {
+                conn.discard();
+            }
+        }
         let conn = match self.shared.take() {
             Some(conn) => conn,
             None => self.core.pool.shared().await?,

@@ -18,6 +18,10 @@ pub const POOL_ACTIVE_CONNECTIONS: &str = "redis_client_pool_active_connections"
 pub const RUNTIME_POOL_SIZE: &str = "runtime.pool.size";
 /// Runtime metric: connections checked out now.
 pub const RUNTIME_POOL_IN_USE: &str = "runtime.pool.in_use";
+/// Runtime metric: connections open now (for a cluster: sockets, see `ClusterBackend`).
+pub const RUNTIME_POOL_OPEN_CONNECTIONS: &str = "runtime.pool.open_connections";
+/// Gauge: connections open now (Prometheus name).
+pub const POOL_OPEN_CONNECTIONS: &str = "redis_client_pool_open_connections";
 /// Runtime metric: connections open and available.
 pub const RUNTIME_POOL_OPEN_AND_AVAILABLE: &str = "runtime.pool.open_and_available";
 

@@ -187,3 +187,5 @@ fn unique_dir() -> PathBuf {
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::env::temp_dir().join(format!("baseplate-redis-test-{}-{n}", std::process::id()))
 }
+
+pub mod cluster;

@@ -1,0 +1,669 @@
+//! The Redis Cluster backend: [`ClusterBackend`], on the `redis` crate's async cluster client.
+//!
+//! A *cluster connection* holds one multiplexed socket to every node of the cluster and routes
+//! each command to the node that owns its key's slot (following `MOVED`/`ASK` redirections,
+//! refreshing the slot map and reconnecting after failovers). One cluster connection, opened
+//! by the first command, is shared by every caller for ordinary commands. Blocking commands
+//! (BLPOP…) and pinned ones get a cluster connection of their own, opened on demand, kept
+//! for reuse when given back clean, and bounded by `max_connections`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionLike;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::cluster_read_routing::RandomReplicaStrategy;
+use redis::cluster_routing::SingleNodeRoutingInfo;
+use redis::{
+    Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value,
+};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
+
+use super::hot_keys::HotKeyTracker;
+use super::DEFAULT_POOL_TIMEOUT;
+use super::{PoolBackend, PoolState, PooledConnection, Release, DEFAULT_MAX_CONNECTIONS};
+use crate::command::{classify, command_name, CommandClass};
+use crate::config::{RedisUrl, UrlKind};
+use crate::{Error, Result};
+
+/// How long connecting to one node may take when `socket_connect_timeout` is not set (the
+/// cluster client needs a bound; this one is ours, not the `redis` crate's 1 second).
+pub const DEFAULT_CLUSTER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How many times one command is retried (after redirections, reconnections, `TRYAGAIN`,
+/// `CLUSTERDOWN`…) before its error is returned.
+pub const CLUSTER_RETRIES: u32 = 16;
+
+/// The shortest and longest waits between retries that wait (the wait doubles from 10 ms
+/// and is drawn at random between these bounds): enough to ride out a failover of a few
+/// seconds within [`CLUSTER_RETRIES`] retries.
+pub const CLUSTER_RETRY_WAIT: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_millis(1000));
+
+/// The number of hash slots of a Redis Cluster.
+const SLOTS: u64 = 16384;
+
+/// How a cluster backend sizes itself, times out, routes reads and tracks hot keys.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ClusterOptions {
+    /// The most sockets the client opens: in total (default), or per node when
+    /// `max_connections_per_node` is set.
+    pub max_connections: u32,
+    /// Whether `max_connections` counts sockets per node rather than in total.
+    pub max_connections_per_node: bool,
+    /// How long connecting to one node may take; `None` means
+    /// [`DEFAULT_CLUSTER_CONNECT_TIMEOUT`].
+    pub connect_timeout: Option<Duration>,
+    /// How long one attempt of a command may wait for its reply (blocking commands get their
+    /// own timeout on top); `None` waits forever.
+    pub socket_timeout: Option<Duration>,
+    /// How long a caller waits for a free dedicated connection.
+    pub pool_timeout: Duration,
+    /// Whether read commands may be served by a replica of the slot's primary.
+    pub read_from_replicas: bool,
+    /// Whether to skip checking, when connecting, that every hash slot is served.
+    pub skip_full_coverage_check: bool,
+    /// The share (0 to 1) of read commands whose keys are counted in the hot-key set.
+    pub track_key_reads_sample_rate: f64,
+    /// The share (0 to 1) of write commands whose keys are counted in the hot-key set.
+    pub track_key_writes_sample_rate: f64,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_node: false,
+            connect_timeout: None,
+            socket_timeout: None,
+            pool_timeout: DEFAULT_POOL_TIMEOUT,
+            read_from_replicas: true,
+            skip_full_coverage_check: true,
+            track_key_reads_sample_rate: 0.0,
+            track_key_writes_sample_rate: 0.0,
+        }
+    }
+}
+
+impl ClusterOptions {
+    /// Sets `max_connections`.
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Sets whether `max_connections` is per node.
+    pub fn max_connections_per_node(mut self, per_node: bool) -> Self {
+        self.max_connections_per_node = per_node;
+        self
+    }
+
+    /// Sets the per-node connect timeout.
+    pub fn connect_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Sets the per-attempt reply timeout.
+    pub fn socket_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.socket_timeout = timeout;
+        self
+    }
+
+    /// Sets the pool wait bound.
+    pub fn pool_timeout(mut self, timeout: Duration) -> Self {
+        self.pool_timeout = timeout;
+        self
+    }
+
+    /// Sets whether reads may go to replicas.
+    pub fn read_from_replicas(mut self, enabled: bool) -> Self {
+        self.read_from_replicas = enabled;
+        self
+    }
+
+    /// Sets whether the slot coverage check is skipped.
+    pub fn skip_full_coverage_check(mut self, skip: bool) -> Self {
+        self.skip_full_coverage_check = skip;
+        self
+    }
+
+    /// Sets the hot-key sample rates for reads and writes (each 0 to 1).
+    pub fn track_key_sample_rates(mut self, reads: f64, writes: f64) -> Self {
+        self.track_key_reads_sample_rate = reads;
+        self.track_key_writes_sample_rate = writes;
+        self
+    }
+}
+
+/// A pool of connections to a Redis Cluster, found from one seed node.
+///
+/// Built by [`cluster_pool_from_config`](crate::cluster_pool_from_config), or directly with
+/// [`ClusterBackend::new`]. Making the backend opens no connection; the first command does.
+///
+/// Sizes in [`state`](PoolBackend::state) are in the unit of `max_connections`: sockets in
+/// total (each cluster connection holds one socket per node), or, with
+/// `max_connections_per_node`, sockets per node (= cluster connections). The node count is
+/// learned when the shared connection opens.
+pub struct ClusterBackend {
+    shared_client: ClusterClient,
+    exclusive_client: ClusterClient,
+    shared: OnceCell<Shared>,
+    idle: Arc<Mutex<Vec<ClusterConnection>>>,
+    counts: Arc<Counts>,
+    tracker: Option<Arc<HotKeyTracker>>,
+    options: ClusterOptions,
+    address: String,
+}
+
+/// The shared cluster connection and what was learned when it opened.
+struct Shared {
+    conn: ClusterConnection,
+    /// Sockets one cluster connection holds, in the unit of `max_connections`.
+    units: u32,
+    /// Permits for dedicated cluster connections.
+    exclusive_permits: Arc<Semaphore>,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    exclusive_open: AtomicU32,
+    exclusive_in_use: AtomicU32,
+    shared_in_flight: Arc<AtomicU32>,
+}
+
+impl ClusterBackend {
+    /// A pool for the cluster that the node `url` names belongs to (`redis://` or
+    /// `rediss://`, database 0: a cluster has no other).
+    pub fn new(url: &RedisUrl, options: ClusterOptions) -> Result<Self> {
+        let address = url.address();
+        let config_error = |what: String| Error::Connect {
+            address: address.clone(),
+            source: RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "invalid cluster configuration",
+                what,
+            )),
+        };
+        if !matches!(url.scheme_kind(), UrlKind::Tcp { .. }) {
+            return Err(config_error(
+                "a cluster seed must be a redis:// or rediss:// URL".into(),
+            ));
+        }
+        if url.db() != 0 {
+            return Err(config_error(format!(
+                "a cluster has only database 0, the URL names database {}",
+                url.db()
+            )));
+        }
+        let info = url
+            .to_connection_info()
+            .map_err(|e| config_error(e.to_string()))?;
+        let builder = || {
+            let (min_wait, max_wait) = CLUSTER_RETRY_WAIT;
+            let mut builder = ClusterClientBuilder::new(vec![info.clone()])
+                .connection_timeout(
+                    options
+                        .connect_timeout
+                        .unwrap_or(DEFAULT_CLUSTER_CONNECT_TIMEOUT),
+                )
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(min_wait.as_millis() as u64)
+                .max_retry_wait(max_wait.as_millis() as u64)
+                .retry_wait_formula(10, 2)
+                // Retries (redirections, failovers) must not be cut short by the per-attempt
+                // timeout: the number of retries bounds a command instead.
+                .overall_response_timeout(None);
+            if options.read_from_replicas {
+                builder = builder.read_routing_strategy(RandomReplicaStrategy);
+            }
+            if url.is_resp3() {
+                builder = builder.use_protocol(redis::ProtocolVersion::RESP3);
+            }
+            builder
+        };
+        let mut shared = builder();
+        if let Some(timeout) = options.socket_timeout {
+            shared = shared.response_timeout(timeout);
+        }
+        let shared_client = shared.build().map_err(|source| Error::Connect {
+            address: address.clone(),
+            source,
+        })?;
+        // Dedicated connections serve blocking commands: their timeout is ours to apply.
+        let exclusive_client = builder().build().map_err(|source| Error::Connect {
+            address: address.clone(),
+            source,
+        })?;
+        let tracker = HotKeyTracker::new(
+            options.track_key_reads_sample_rate,
+            options.track_key_writes_sample_rate,
+        )
+        .map(Arc::new);
+        Ok(ClusterBackend {
+            shared_client,
+            exclusive_client,
+            shared: OnceCell::new(),
+            idle: Arc::new(Mutex::new(Vec::new())),
+            counts: Arc::new(Counts::default()),
+            tracker,
+            options,
+            address,
+        })
+    }
+
+    fn connect_error(&self, source: RedisError) -> Error {
+        Error::Connect {
+            address: self.address.clone(),
+            source,
+        }
+    }
+
+    async fn shared_state(&self) -> Result<&Shared> {
+        self.shared.get_or_try_init(|| self.open_shared()).await
+    }
+
+    async fn open_shared(&self) -> Result<Shared> {
+        let mut conn = self
+            .shared_client
+            .get_async_connection()
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let slots: Value = redis::cmd("CLUSTER")
+            .arg("SLOTS")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.connect_error(e))?;
+        let (nodes, covered) = topology(&slots);
+        if !self.options.skip_full_coverage_check && covered < SLOTS {
+            return Err(self.connect_error(RedisError::from((
+                redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                "full coverage check failed",
+                format!("only {covered} of {SLOTS} hash slots are served"),
+            ))));
+        }
+        let units = if self.options.max_connections_per_node {
+            1
+        } else {
+            nodes.max(1)
+        };
+        // The shared connection takes its share of the limit; the rest is for dedicated ones.
+        let exclusive = (self.options.max_connections / units).saturating_sub(1);
+        Ok(Shared {
+            conn,
+            units,
+            exclusive_permits: Arc::new(Semaphore::new(exclusive as usize)),
+        })
+    }
+
+    fn handle(&self, conn: ClusterConnection, mode: Mode) -> ClusterHandle {
+        ClusterHandle {
+            conn,
+            mode,
+            socket_timeout: self.options.socket_timeout,
+            tracker: self.tracker.clone(),
+        }
+    }
+}
+
+/// Reads the node count and the number of served slots from a `CLUSTER SLOTS` reply.
+fn topology(reply: &Value) -> (u32, u64) {
+    let mut nodes = HashSet::new();
+    let mut covered = 0u64;
+    let Value::Array(ranges) = reply else {
+        return (0, 0);
+    };
+    for range in ranges {
+        let Value::Array(fields) = range else {
+            continue;
+        };
+        if let (Some(Value::Int(start)), Some(Value::Int(end))) = (fields.first(), fields.get(1)) {
+            covered += u64::try_from(end - start + 1).unwrap_or(0);
+        }
+        for node in fields.iter().skip(2) {
+            if let Value::Array(parts) = node {
+                if let (Some(host), Some(Value::Int(port))) = (parts.first(), parts.get(1)) {
+                    let host = match host {
+                        Value::BulkString(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+                        Value::SimpleString(text) => text.clone(),
+                        _ => continue,
+                    };
+                    nodes.insert((host, *port));
+                }
+            }
+        }
+    }
+    (u32::try_from(nodes.len()).unwrap_or(u32::MAX), covered)
+}
+
+#[async_trait]
+impl PoolBackend for ClusterBackend {
+    async fn shared(&self) -> Result<PooledConnection> {
+        let shared = self.shared_state().await?;
+        let handle = self.handle(
+            shared.conn.clone(),
+            Mode::Shared(self.counts.shared_in_flight.clone()),
+        );
+        Ok(PooledConnection::new(handle))
+    }
+
+    async fn exclusive(&self) -> Result<PooledConnection> {
+        let shared = self.shared_state().await?;
+        let permit: OwnedSemaphorePermit = match tokio::time::timeout(
+            self.options.pool_timeout,
+            shared.exclusive_permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            _ => {
+                return Err(Error::PoolTimeout {
+                    address: self.address.clone(),
+                    waited: self.options.pool_timeout,
+                    max_connections: self.options.max_connections,
+                })
+            }
+        };
+        let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match reused {
+            Some(conn) => conn,
+            None => {
+                let conn = self
+                    .exclusive_client
+                    .get_async_connection()
+                    .await
+                    .map_err(|e| self.connect_error(e))?;
+                self.counts.exclusive_open.fetch_add(1, Ordering::Relaxed);
+                conn
+            }
+        };
+        self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
+        let poison = Arc::new(AtomicBool::new(false));
+        let handle = self.handle(conn.clone(), Mode::Exclusive(poison.clone()));
+        let idle = self.idle.clone();
+        let counts = self.counts.clone();
+        Ok(PooledConnection::with_release(handle, move |release| {
+            counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
+            let clean = release == Release::Reuse && !poison.load(Ordering::Acquire);
+            let kept = clean && idle.lock().map(|mut idle| idle.push(conn)).is_ok();
+            if !kept {
+                counts.exclusive_open.fetch_sub(1, Ordering::Relaxed);
+            }
+            drop(permit);
+        }))
+    }
+
+    fn state(&self) -> PoolState {
+        let Some(shared) = self.shared.get() else {
+            return PoolState::new(self.options.max_connections, 0, 0);
+        };
+        let shared_busy = u32::from(self.counts.shared_in_flight.load(Ordering::Relaxed) > 0);
+        let open = 1 + self.counts.exclusive_open.load(Ordering::Relaxed);
+        let in_use = shared_busy + self.counts.exclusive_in_use.load(Ordering::Relaxed);
+        PoolState::new(
+            self.options.max_connections,
+            open.saturating_mul(shared.units),
+            in_use.saturating_mul(shared.units),
+        )
+    }
+
+    fn database(&self) -> i64 {
+        0
+    }
+
+    fn address(&self) -> String {
+        self.address.clone()
+    }
+}
+
+impl fmt::Debug for ClusterBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClusterBackend")
+            .field("seed", &self.address)
+            .field("options", &self.options)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a handed-out cluster connection is used.
+enum Mode {
+    /// Shared by every caller; counts commands in flight.
+    Shared(Arc<AtomicU32>),
+    /// One caller's; set when a command was cut off (timed out or cancelled), after which
+    /// a reply may still be on its way, so the connection is closed rather than reused.
+    Exclusive(Arc<AtomicBool>),
+}
+
+/// A cluster connection as handed out: counts, timeouts and hot-key tracking around it.
+struct ClusterHandle {
+    conn: ClusterConnection,
+    mode: Mode,
+    socket_timeout: Option<Duration>,
+    tracker: Option<Arc<HotKeyTracker>>,
+}
+
+/// Poisons an exclusive connection unless the command finished.
+struct Unfinished<'a> {
+    mode: &'a Mode,
+    done: bool,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        match self.mode {
+            Mode::Shared(count) => {
+                count.fetch_sub(1, Ordering::Relaxed);
+            }
+            Mode::Exclusive(poison) if !self.done => poison.store(true, Ordering::Release),
+            Mode::Exclusive(_) => {}
+        }
+    }
+}
+
+impl ClusterHandle {
+    /// Runs one request: in flight counted, bounded by `timeout` on exclusive connections
+    /// (the shared one's per-attempt timeout is the cluster client's own).
+    async fn run<T>(
+        mode: &Mode,
+        timeout: Option<Duration>,
+        command: impl FnOnce() -> String,
+        request: impl Future<Output = RedisResult<T>>,
+    ) -> RedisResult<T> {
+        if let Mode::Shared(count) = mode {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut unfinished = Unfinished { mode, done: false };
+        let result = match (mode, timeout) {
+            (Mode::Exclusive(_), Some(limit)) => match tokio::time::timeout(limit, request).await {
+                Ok(result) => result,
+                Err(_) => {
+                    return Err(Error::CommandTimeout {
+                        command: command(),
+                        timeout: limit,
+                    }
+                    .into())
+                }
+            },
+            _ => request.await,
+        };
+        unfinished.done = true;
+        result
+    }
+
+    /// The bound of a command on an exclusive connection: `socket_timeout`, plus the
+    /// command's own timeout for blocking commands (none if it may block forever).
+    fn timeout_for(&self, cmd: &Cmd) -> Option<Duration> {
+        match classify(cmd) {
+            CommandClass::Blocking { timeout: None } => None,
+            CommandClass::Blocking {
+                timeout: Some(blocking),
+            } => self.socket_timeout.map(|t| t + blocking),
+            _ => self.socket_timeout,
+        }
+    }
+}
+
+/// How many times a command that still ends in an `ASK` redirection is sent again.
+const ASK_ATTEMPTS: usize = 3;
+
+/// Sends a command that ended in `ASK` once more, as `ASKING` + the command in one pipeline
+/// to the node the redirection names.
+///
+/// The cluster client sends `ASKING` and the command as two requests on a multiplexed
+/// connection, so under load another caller's command can slip in between, take the
+/// one-shot `ASKING` flag, and the command bounces between the two nodes of a migrating
+/// slot until its retries run out. A pipeline is written in one piece: nothing slips in.
+async fn follow_ask(
+    conn: &mut ClusterConnection,
+    cmd: &Cmd,
+    mut result: RedisResult<Value>,
+) -> RedisResult<Value> {
+    for _ in 0..ASK_ATTEMPTS {
+        let node = match &result {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::Ask) => err
+                .redirect_node()
+                .and_then(|(addr, _)| addr.rsplit_once(':'))
+                .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?))),
+            _ => None,
+        };
+        let Some((host, port)) = node else {
+            return result;
+        };
+        let mut pipe = redis::pipe();
+        pipe.cmd("ASKING").add_command(cmd.clone());
+        result = conn
+            .route_pipeline(pipe, 1, 1, SingleNodeRoutingInfo::ByAddress { host, port })
+            .await
+            .and_then(|mut values| match values.pop() {
+                Some(Value::ServerError(err)) => Err(err.into()),
+                Some(value) => Ok(value),
+                None => Err(RedisError::from((
+                    ErrorKind::Io,
+                    "empty reply to an ASK redirection",
+                ))),
+            });
+    }
+    result
+}
+
+impl ConnectionLike for ClusterHandle {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let timeout = self.timeout_for(cmd);
+            let ClusterHandle {
+                conn,
+                mode,
+                tracker,
+                ..
+            } = self;
+            let request = async {
+                let result = conn.req_packed_command(cmd).await;
+                follow_ask(conn, cmd, result).await
+            };
+            let result = Self::run(
+                mode,
+                timeout,
+                || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
+                request,
+            )
+            .await;
+            if let (Some(tracker), Ok(value)) = (tracker, &result) {
+                if !matches!(value, Value::ServerError(_)) {
+                    tracker.maybe_track(cmd, conn);
+                }
+            }
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let mut timeout = self.socket_timeout;
+            for cmd in pipeline.cmd_iter() {
+                if let CommandClass::Blocking { .. } = classify(cmd) {
+                    timeout = match (timeout, self.timeout_for(cmd)) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        _ => None,
+                    };
+                }
+            }
+            let ClusterHandle { conn, mode, .. } = self;
+            Self::run(
+                mode,
+                timeout,
+                || "pipeline".to_string(),
+                conn.req_packed_commands(pipeline, offset, count),
+            )
+            .await
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(host: &str, port: i64) -> Value {
+        Value::Array(vec![
+            Value::BulkString(host.as_bytes().to_vec()),
+            Value::Int(port),
+            Value::BulkString(b"id".to_vec()),
+        ])
+    }
+
+    #[test]
+    fn topology_counts_nodes_and_slots() {
+        let reply = Value::Array(vec![
+            Value::Array(vec![
+                Value::Int(0),
+                Value::Int(5460),
+                node("127.0.0.1", 7000),
+                node("127.0.0.1", 7003),
+            ]),
+            Value::Array(vec![
+                Value::Int(5461),
+                Value::Int(10922),
+                node("127.0.0.1", 7001),
+            ]),
+            Value::Array(vec![
+                Value::Int(10923),
+                Value::Int(16383),
+                node("127.0.0.1", 7000),
+            ]),
+        ]);
+        assert_eq!(topology(&reply), (3, SLOTS));
+        assert_eq!(topology(&Value::Nil), (0, 0));
+    }
+
+    #[test]
+    fn rejects_non_cluster_urls() {
+        let options = ClusterOptions::default;
+        for url in ["memory://x", "redis://h/3", "unix:///r.sock"] {
+            let url = RedisUrl::parse(url).unwrap();
+            assert!(ClusterBackend::new(&url, options()).is_err(), "{url}");
+        }
+        let url = RedisUrl::parse("redis://u:hunter2@h:7000").unwrap();
+        let backend = ClusterBackend::new(&url, options()).unwrap();
+        assert_eq!(backend.address(), "h:7000");
+        assert_eq!(backend.database(), 0);
+        assert_eq!(backend.state().max_size, DEFAULT_MAX_CONNECTIONS);
+        assert!(!format!("{backend:?}").contains("hunter2"));
+    }
+}

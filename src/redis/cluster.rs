@@ -1,0 +1,290 @@
+//! `ClusterRedisClient` and `cluster_pool_from_config`: a Redis Cluster client from
+//! configuration keys, with the same per-request handle as the standalone client.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::client::MAX_CONNECTIONS_LIMIT;
+use super::factory::RedisContextFactory;
+use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
+use crate::context::{ContextFactory, ContextParser};
+use crate::pool::{ClusterBackend, ClusterOptions, PoolBackend};
+use crate::sink::{names, MetricsSink};
+
+/// The keys of a cluster client, under its prefix (`foo.url`, `foo.max_connections`…): those
+/// of baseplate.py's `cluster_pool_from_config`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ClusterRedisClientConfig {
+    /// A seed node, `redis://[user:pass@]host[:port][/0]` or `rediss://…`: the rest of the
+    /// cluster is discovered from it. Required.
+    pub url: RedisUrl,
+    /// The most sockets the client opens, in total (default 50; see
+    /// `max_connections_per_node`).
+    pub max_connections: Option<NonZeroU32>,
+    /// Whether `max_connections` applies per node instead of in total (default false).
+    pub max_connections_per_node: Option<bool>,
+    /// How long connecting to a node may take (default `timeout`, else 5 seconds).
+    pub socket_connect_timeout: Option<Timespan>,
+    /// How long one attempt of a command may wait for its reply (default `timeout`, else no
+    /// limit). Blocking commands get their own timeout on top.
+    pub socket_timeout: Option<Timespan>,
+    /// How long a caller waits for a free dedicated connection (default 5 seconds); also the
+    /// default of both socket timeouts.
+    pub timeout: Option<Timespan>,
+    /// Whether read commands may be served by replicas (default true).
+    pub read_from_replicas: Option<bool>,
+    /// Whether to skip checking that every hash slot is served when connecting (default
+    /// true).
+    pub skip_full_coverage_check: Option<bool>,
+    /// The share (0 to 1) of read commands whose keys are counted in the sorted set
+    /// `baseplate-hot-key-tracker-reads` (default 0: off).
+    pub track_key_reads_sample_rate: Option<f64>,
+    /// The share (0 to 1) of write commands whose keys are counted in the sorted set
+    /// `baseplate-hot-key-tracker-writes` (default 0: off).
+    pub track_key_writes_sample_rate: Option<f64>,
+}
+
+impl ClusterRedisClientConfig {
+    /// Reads and checks the keys under `prefix` (which must end with a dot).
+    pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
+        let parsed: ClusterRedisClientConfig = from_config(config, prefix)?;
+        if let Some(n) = parsed.max_connections {
+            if n.get() > MAX_CONNECTIONS_LIMIT {
+                return Err(ConfigurationError::new(
+                    format!("{prefix}max_connections"),
+                    format!("{n} is too many connections (at most {MAX_CONNECTIONS_LIMIT})"),
+                ));
+            }
+        }
+        for (key, rate) in [
+            (
+                "track_key_reads_sample_rate",
+                parsed.track_key_reads_sample_rate,
+            ),
+            (
+                "track_key_writes_sample_rate",
+                parsed.track_key_writes_sample_rate,
+            ),
+        ] {
+            if let Some(rate) = rate {
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(ConfigurationError::new(
+                        format!("{prefix}{key}"),
+                        format!("a sample rate is between 0 and 1, got {rate}"),
+                    ));
+                }
+            }
+        }
+        match parsed.url.scheme_kind() {
+            UrlKind::Tcp { .. } if parsed.url.db() == 0 => {}
+            UrlKind::Tcp { .. } => {
+                return Err(ConfigurationError::new(
+                    format!("{prefix}url"),
+                    format!(
+                        "a cluster has only database 0, the URL names database {}",
+                        parsed.url.db()
+                    ),
+                ))
+            }
+            _ => {
+                return Err(ConfigurationError::new(
+                    format!("{prefix}url"),
+                    "a cluster seed node is a redis:// or rediss:// URL",
+                ))
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// The backend settings these keys describe.
+    pub fn cluster_options(&self) -> ClusterOptions {
+        let defaults = ClusterOptions::default();
+        let timeout = self.timeout.map(Duration::from);
+        ClusterOptions::default()
+            .max_connections(
+                self.max_connections
+                    .map_or(defaults.max_connections, NonZeroU32::get),
+            )
+            .max_connections_per_node(
+                self.max_connections_per_node
+                    .unwrap_or(defaults.max_connections_per_node),
+            )
+            .connect_timeout(self.socket_connect_timeout.map(Duration::from).or(timeout))
+            .socket_timeout(self.socket_timeout.map(Duration::from).or(timeout))
+            .pool_timeout(timeout.unwrap_or(defaults.pool_timeout))
+            .read_from_replicas(
+                self.read_from_replicas
+                    .unwrap_or(defaults.read_from_replicas),
+            )
+            .skip_full_coverage_check(
+                self.skip_full_coverage_check
+                    .unwrap_or(defaults.skip_full_coverage_check),
+            )
+            .track_key_sample_rates(
+                self.track_key_reads_sample_rate.unwrap_or(0.0),
+                self.track_key_writes_sample_rate.unwrap_or(0.0),
+            )
+    }
+}
+
+/// Makes the cluster connection pool the keys under `prefix` describe.
+///
+/// No connection is opened here; the first command opens one.
+///
+/// ```
+/// use baseplate_redis::{config::RawConfig, cluster_pool_from_config};
+///
+/// let config = RawConfig::from_pairs([
+///     ("cache.url", "redis://10.0.0.1:7000"),
+///     ("cache.max_connections", "60"),
+///     ("cache.read_from_replicas", "false"),
+/// ]);
+/// let pool = cluster_pool_from_config(&config, "cache.").unwrap();
+/// assert_eq!(pool.database(), 0);
+/// assert_eq!(pool.state().max_size, 60);
+///
+/// let config = RawConfig::from_pairs([
+///     ("cache.url", "redis://10.0.0.1:7000"),
+///     ("cache.track_key_reads_sample_rate", "1.5"),
+/// ]);
+/// let err = cluster_pool_from_config(&config, "cache.").unwrap_err();
+/// assert_eq!(err.key(), "cache.track_key_reads_sample_rate");
+/// ```
+pub fn cluster_pool_from_config(
+    config: &RawConfig,
+    prefix: &str,
+) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
+    let parsed = ClusterRedisClientConfig::from_config(config, prefix)?;
+    pool_from_parsed(&parsed, prefix)
+}
+
+fn pool_from_parsed(
+    parsed: &ClusterRedisClientConfig,
+    prefix: &str,
+) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
+    let backend = ClusterBackend::new(&parsed.url, parsed.cluster_options())
+        .map_err(|e| ConfigurationError::new(format!("{prefix}url"), e.to_string()))?;
+    Ok(Arc::new(backend))
+}
+
+/// Declares a Redis Cluster client in [`ContextSpec`](crate::ContextSpec): its keys are read
+/// from the context name's prefix, and each request gets a
+/// [`MonitoredRedisConnection`](crate::MonitoredRedisConnection) — the same handle as the
+/// standalone client's, with the same spans, and metrics labelled `redis_type="cluster"`.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterRedisClient {}
+
+impl ClusterRedisClient {
+    /// A client configured entirely from its keys.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl ContextParser for ClusterRedisClient {
+    fn parse(
+        &self,
+        name: &str,
+        config: &RawConfig,
+        sink: Arc<dyn MetricsSink>,
+    ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
+        let prefix = format!("{name}.");
+        let parsed = ClusterRedisClientConfig::from_config(config, &prefix)?;
+        let pool = pool_from_parsed(&parsed, &prefix)?;
+        Ok(Arc::new(RedisContextFactory::with_type(
+            pool,
+            name,
+            sink,
+            names::TYPE_CLUSTER,
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(pairs: &[(&str, &str)]) -> Result<ClusterRedisClientConfig, ConfigurationError> {
+        let config = RawConfig::from_pairs(pairs.iter().map(|(k, v)| (*k, *v)));
+        ClusterRedisClientConfig::from_config(&config, "c.")
+    }
+
+    #[test]
+    fn defaults_follow_the_original() {
+        let options = parse(&[("c.url", "redis://h:7000")])
+            .unwrap()
+            .cluster_options();
+        assert_eq!(options, ClusterOptions::default());
+        assert_eq!(options.max_connections, 50);
+        assert!(options.read_from_replicas);
+        assert!(options.skip_full_coverage_check);
+        assert!(!options.max_connections_per_node);
+        assert_eq!(options.track_key_reads_sample_rate, 0.0);
+    }
+
+    #[test]
+    fn timeout_fills_unset_socket_timeouts_and_the_pool_wait() {
+        let options = parse(&[
+            ("c.url", "redis://h:7000"),
+            ("c.timeout", "200 milliseconds"),
+            ("c.socket_timeout", "1 second"),
+        ])
+        .unwrap()
+        .cluster_options();
+        assert_eq!(options.socket_timeout, Some(Duration::from_secs(1)));
+        assert_eq!(options.connect_timeout, Some(Duration::from_millis(200)));
+        assert_eq!(options.pool_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn every_key_is_read() {
+        let options = parse(&[
+            ("c.url", "redis://h:7000/0"),
+            ("c.max_connections", "12"),
+            ("c.max_connections_per_node", "true"),
+            ("c.socket_connect_timeout", "3 seconds"),
+            ("c.read_from_replicas", "false"),
+            ("c.skip_full_coverage_check", "false"),
+            ("c.track_key_reads_sample_rate", "0.25"),
+            ("c.track_key_writes_sample_rate", "1"),
+        ])
+        .unwrap()
+        .cluster_options();
+        assert_eq!(options.max_connections, 12);
+        assert!(options.max_connections_per_node);
+        assert_eq!(options.connect_timeout, Some(Duration::from_secs(3)));
+        assert_eq!(options.socket_timeout, None);
+        assert!(!options.read_from_replicas);
+        assert!(!options.skip_full_coverage_check);
+        assert_eq!(options.track_key_reads_sample_rate, 0.25);
+        assert_eq!(options.track_key_writes_sample_rate, 1.0);
+    }
+
+    #[test]
+    fn bad_keys_are_named() {
+        let key = |pairs: &[(&str, &str)]| parse(pairs).unwrap_err().key().to_string();
+        assert_eq!(key(&[]), "c.url");
+        assert_eq!(key(&[("c.url", "redis://h/2")]), "c.url");
+        assert_eq!(key(&[("c.url", "memory://x")]), "c.url");
+        assert_eq!(
+            key(&[
+                ("c.url", "redis://h"),
+                ("c.track_key_writes_sample_rate", "-0.1")
+            ]),
+            "c.track_key_writes_sample_rate"
+        );
+        assert_eq!(
+            key(&[("c.url", "redis://h"), ("c.read_from_replicas", "maybe")]),
+            "c.read_from_replicas"
+        );
+        assert_eq!(
+            key(&[("c.url", "redis://h"), ("c.max_connections", "0")]),
+            "c.max_connections"
+        );
+    }
+}
