@@ -86,7 +86,7 @@ impl Drop for OpenGuard {
 /// Where the pool's connections go: one fixed server, or wherever the sentinels say the
 /// primary is now.
 pub(crate) enum Target {
-    Fixed(redis::Client),
+    Fixed(Box<redis::Client>),
     Sentinel(Arc<super::sentinel::PrimaryResolver>),
 }
 
@@ -133,7 +133,7 @@ impl mobc::Manager for Manager {
     async fn connect(&self) -> Result<Managed> {
         let connecting = async {
             let (client, poison) = match &self.target {
-                Target::Fixed(client) => (client.clone(), Poison::default()),
+                Target::Fixed(client) => ((**client).clone(), Poison::default()),
                 Target::Sentinel(resolver) => {
                     let (client, epoch) = resolver.primary().await?;
                     (client, Poison::following(resolver.epoch(), epoch))
@@ -245,7 +245,7 @@ impl MobcBackend {
             source,
         })?;
         Ok(Self::with_target(
-            Target::Fixed(client),
+            Target::Fixed(Box::new(client)),
             db,
             address,
             options,
