@@ -141,6 +141,13 @@ pub trait SpanObserver: Send + Sync {
 pub trait SpanRecorder: Send {
     /// A tag was set on the span.
     fn on_tag(&mut self, key: &str, value: &TagValue);
+    /// Several tags were set at once (a Redis command's span sets its four together).
+    /// By default, [`on_tag`](Self::on_tag) for each; override it to record them in one go.
+    fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
+        for (key, value) in tags {
+            self.on_tag(key, value);
+        }
+    }
     /// The span ended, after `duration`; `error` is set when the work failed.
     fn on_finish(self: Box<Self>, duration: Duration, error: Option<&dyn std::error::Error>);
 }
@@ -317,6 +324,14 @@ impl Span {
         }
     }
 
+    /// Sets tags from values the caller keeps: nothing is copied (the client lends tags it
+    /// built once, so a command's span costs no allocation for them).
+    pub(crate) fn set_tag_values(&mut self, tags: &[(&str, &TagValue)]) {
+        for recorder in &mut self.recorders {
+            recorder.on_tags(tags);
+        }
+    }
+
     /// Ends the span successfully.
     pub fn finish(mut self) {
         self.end(None);
@@ -335,12 +350,29 @@ impl Span {
         }
     }
 
+    /// When the span started (after its observers saw it start).
+    pub(crate) fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Ends the span at `ended` (a clock reading the caller already made), with its error.
+    pub(crate) fn finish_at(mut self, ended: Instant, error: Option<&dyn std::error::Error>) {
+        self.end_at(error, Some(ended));
+    }
+
     fn end(&mut self, error: Option<&dyn std::error::Error>) {
+        self.end_at(error, None);
+    }
+
+    fn end_at(&mut self, error: Option<&dyn std::error::Error>, ended: Option<Instant>) {
         if self.finished {
             return;
         }
         self.finished = true;
-        let duration = self.start.elapsed();
+        let duration = match ended {
+            Some(ended) => ended.saturating_duration_since(self.start),
+            None => self.start.elapsed(),
+        };
         for recorder in self.recorders.drain(..) {
             recorder.on_finish(duration, error);
         }

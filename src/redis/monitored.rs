@@ -1,5 +1,6 @@
 //! The per-request Redis handle: every command and pipeline traced and measured.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,13 +12,40 @@ use super::instruments::{ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
 use crate::command::{classify, command_name, CommandClass};
 use crate::pool::{PoolBackend, PooledConnection};
-use crate::span::{SpanContext, SpanKind};
+use crate::span::{Span, SpanContext, SpanKind, TagValue};
 
 /// What a client's handles share: its pool, its metric handles, its name.
 pub(crate) struct ClientCore {
     pub(crate) pool: Arc<dyn PoolBackend>,
     pub(crate) instruments: ClientInstruments,
+    // Span tags that never change, built once and lent to every span.
+    namespace_tag: TagValue,
+    address_tag: TagValue,
 }
+
+impl ClientCore {
+    pub(crate) fn new(pool: Arc<dyn PoolBackend>, instruments: ClientInstruments) -> Self {
+        ClientCore {
+            namespace_tag: TagValue::from(pool.database().to_string()),
+            address_tag: TagValue::from(pool.address()),
+            pool,
+            instruments,
+        }
+    }
+
+    /// The tags every command and pipeline span carries.
+    fn tag_span(&self, span: &mut Span, operation: &TagValue) {
+        span.set_tag_values(&[
+            ("db.system", &DB_SYSTEM),
+            ("db.operation.name", operation),
+            ("db.namespace", &self.namespace_tag),
+            ("server.address", &self.address_tag),
+        ]);
+    }
+}
+
+const DB_SYSTEM: TagValue = TagValue::Str(Cow::Borrowed("redis"));
+const PIPELINE_OPERATION: TagValue = TagValue::Str(Cow::Borrowed("PIPELINE"));
 
 /// How many times [`MonitoredRedisConnection::transaction`] retries when a watched key
 /// changed under it, before giving up.
@@ -53,9 +81,16 @@ pub struct MonitoredRedisConnection {
     core: Arc<ClientCore>,
     name: Arc<str>,
     span: SpanContext,
+    conns: Connections,
+    next_pipeline: Option<Arc<str>>,
+}
+
+/// The connections a handle holds, apart from its client core so that a command can borrow
+/// the core's instruments while it routes.
+#[derive(Default)]
+struct Connections {
     shared: Option<PooledConnection>,
     pinned: Option<Pinned>,
-    next_pipeline: Option<Arc<str>>,
 }
 
 /// An exclusive connection held by this handle, and why.
@@ -79,8 +114,7 @@ impl MonitoredRedisConnection {
             core,
             name,
             span,
-            shared: None,
-            pinned: None,
+            conns: Connections::default(),
             next_pipeline: None,
         }
     }
@@ -156,7 +190,7 @@ impl MonitoredRedisConnection {
     }
 
     async fn unwatch_if_pinned(&mut self) -> RedisResult<()> {
-        if self.pinned.as_ref().is_some_and(|p| p.watching) {
+        if self.conns.pinned.as_ref().is_some_and(|p| p.watching) {
             redis::cmd("UNWATCH").exec_async(&mut *self).await?;
         }
         Ok(())
@@ -166,39 +200,42 @@ impl MonitoredRedisConnection {
     pub(crate) fn name_next_pipeline(&mut self, span_name: Arc<str>) {
         self.next_pipeline = Some(span_name);
     }
+}
 
-    fn instruments(&self) -> &ClientInstruments {
-        &self.core.instruments
+/// The child span of a command, if anyone observes spans.
+fn command_span(
+    core: &ClientCore,
+    name: &Arc<str>,
+    parent: &SpanContext,
+    instruments: &CommandInstruments,
+) -> Option<Span> {
+    if !parent.is_observed() {
+        return None;
     }
+    let span_name = if **name == **core.instruments.client_name() {
+        instruments.span_name(name)
+    } else {
+        Arc::from(format!("{name}.{}", instruments.upper))
+    };
+    let mut span = parent.child(span_name, SpanKind::Client);
+    core.tag_span(&mut span, &instruments.operation_tag);
+    Some(span)
+}
 
-    /// The child span of a command, if anyone observes spans.
-    fn command_span(&self, instruments: &CommandInstruments) -> Option<crate::span::Span> {
-        if !self.span.is_observed() {
-            return None;
-        }
-        let name = if *self.name == **self.instruments().client_name() {
-            instruments.span_name(&self.name)
-        } else {
-            Arc::from(format!("{}.{}", self.name, instruments.upper))
-        };
-        let mut span = self.span.child(name, SpanKind::Client);
-        span.set_tag("db.system", "redis");
-        span.set_tag("db.operation.name", instruments.upper.to_string());
-        span.set_tag("db.namespace", self.core.pool.database().to_string());
-        span.set_tag("server.address", self.core.pool.address());
-        Some(span)
-    }
-
-    async fn shared_connection(&mut self) -> RedisResult<&mut PooledConnection> {
+impl Connections {
+    async fn shared_connection(
+        &mut self,
+        pool: &dyn PoolBackend,
+    ) -> RedisResult<&mut PooledConnection> {
         if self.shared.is_none() {
-            self.shared = Some(self.core.pool.shared().await?);
+            self.shared = Some(pool.shared().await?);
         }
         Ok(self.shared.as_mut().expect("just set"))
     }
 
-    async fn pin(&mut self) -> RedisResult<&mut Pinned> {
+    async fn pin(&mut self, pool: &dyn PoolBackend) -> RedisResult<&mut Pinned> {
         if self.pinned.is_none() {
-            let conn = self.core.pool.exclusive().await?;
+            let conn = pool.exclusive().await?;
             self.pinned = Some(Pinned {
                 conn,
                 watching: false,
@@ -210,12 +247,12 @@ impl MonitoredRedisConnection {
     }
 
     /// Runs one command on the connection its class needs.
-    async fn route_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+    async fn route_command(&mut self, pool: &dyn PoolBackend, cmd: &Cmd) -> RedisResult<Value> {
         let class = classify(cmd);
         if self.pinned.is_none() {
             match class {
                 CommandClass::Ordinary | CommandClass::EndsState => {
-                    let conn = self.shared_connection().await?;
+                    let conn = self.shared_connection(pool).await?;
                     let result = conn.req_packed_command(cmd).await;
                     self.forget_broken_shared(&result);
                     return result;
@@ -223,13 +260,13 @@ impl MonitoredRedisConnection {
                 CommandClass::Blocking { .. } => {
                     // A connection of its own for just this command; the guard closes it if
                     // the command is cancelled or times out.
-                    let mut conn = self.core.pool.exclusive().await?;
+                    let mut conn = pool.exclusive().await?;
                     return conn.req_packed_command(cmd).await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {}
             }
         }
-        let pinned = self.pin().await?;
+        let pinned = self.pin(pool).await?;
         let result = pinned.conn.req_packed_command(cmd).await;
         let succeeded = result.is_ok();
         let upper = command_name(cmd).to_ascii_uppercase();
@@ -252,6 +289,7 @@ impl MonitoredRedisConnection {
 
     async fn route_pipeline(
         &mut self,
+        pool: &dyn PoolBackend,
         pipeline: &Pipeline,
         offset: usize,
         count: usize,
@@ -281,7 +319,7 @@ impl MonitoredRedisConnection {
             return result;
         }
         if stateful {
-            let pinned = self.pin().await?;
+            let pinned = self.pin(pool).await?;
             pinned.changed = true;
             return pinned
                 .conn
@@ -289,10 +327,10 @@ impl MonitoredRedisConnection {
                 .await;
         }
         if blocking {
-            let mut conn = self.core.pool.exclusive().await?;
+            let mut conn = pool.exclusive().await?;
             return conn.req_packed_commands(pipeline, offset, count).await;
         }
-        let conn = self.shared_connection().await?;
+        let conn = self.shared_connection(pool).await?;
         let result = conn.req_packed_commands(pipeline, offset, count).await;
         self.forget_broken_shared(&result);
         result
@@ -320,7 +358,7 @@ impl MonitoredRedisConnection {
 
 impl Drop for MonitoredRedisConnection {
     fn drop(&mut self) {
-        if let Some(mut pinned) = self.pinned.take() {
+        if let Some(mut pinned) = self.conns.pinned.take() {
             if pinned.needed() {
                 pinned.conn.discard();
             }
@@ -355,25 +393,30 @@ impl Reply for Vec<Value> {
 /// error reply counts as a failure, as the caller will see it as one.
 async fn measured<T: Reply>(
     instruments: &CommandInstruments,
-    mut span: Option<crate::span::Span>,
+    mut span: Option<Span>,
     run: impl std::future::Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
     let active = instruments.start();
-    let started = Instant::now();
+    // One clock reading serves the span and the latency metric, at each end.
+    let started = span.as_ref().map_or_else(Instant::now, Span::started);
     let mut outcome = Outcome {
         instruments,
         started,
         recorded: false,
     };
     let result = run.await;
+    let ended = Instant::now();
     let server_error = result.as_ref().ok().and_then(Reply::server_error);
-    outcome.record(result.is_ok() && server_error.is_none());
+    outcome.record(
+        result.is_ok() && server_error.is_none(),
+        ended.saturating_duration_since(started),
+    );
     drop(active);
     if let Some(span) = span.take() {
         match (&result, server_error) {
-            (Err(err), _) => span.finish_with_error(err),
-            (Ok(_), Some(err)) => span.finish_with_error(&RedisError::from(err.clone())),
-            (Ok(_), None) => span.finish(),
+            (Err(err), _) => span.finish_at(ended, Some(err)),
+            (Ok(_), Some(err)) => span.finish_at(ended, Some(&RedisError::from(err.clone()))),
+            (Ok(_), None) => span.finish_at(ended, None),
         }
     }
     result
@@ -387,9 +430,9 @@ struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
-    fn record(&mut self, success: bool) {
+    fn record(&mut self, success: bool, latency: std::time::Duration) {
         self.recorded = true;
-        self.instruments.record(success, self.started.elapsed());
+        self.instruments.record(success, latency);
     }
 }
 
@@ -404,9 +447,22 @@ impl Drop for Outcome<'_> {
 impl ConnectionLike for MonitoredRedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let instruments = self.instruments().command(command_name(cmd));
-            let span = self.command_span(&instruments);
-            measured(&instruments, span, self.route_command(cmd)).await
+            let MonitoredRedisConnection {
+                core,
+                name,
+                span,
+                conns,
+                ..
+            } = self;
+            let core: &ClientCore = core;
+            let instruments = core.instruments.command(command_name(cmd));
+            let span = command_span(core, name, span, &instruments);
+            measured(
+                &instruments,
+                span,
+                conns.route_command(core.pool.as_ref(), cmd),
+            )
+            .await
         })
     }
 
@@ -417,23 +473,27 @@ impl ConnectionLike for MonitoredRedisConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let instruments = self.instruments().pipeline().clone();
-            let span_name = self.next_pipeline.take();
-            let span = self.span.is_observed().then(|| {
-                let name =
-                    span_name.unwrap_or_else(|| Arc::from(format!("{}.pipeline", self.name)));
-                let mut span = self.span.child(name, SpanKind::Client);
-                span.set_tag("db.system", "redis");
-                span.set_tag("db.operation.name", "PIPELINE");
+            let MonitoredRedisConnection {
+                core,
+                name,
+                span: parent,
+                conns,
+                next_pipeline,
+            } = self;
+            let core: &ClientCore = core;
+            let instruments = core.instruments.pipeline();
+            let span_name = next_pipeline.take();
+            let span = parent.is_observed().then(|| {
+                let span_name = span_name.unwrap_or_else(|| Arc::from(format!("{name}.pipeline")));
+                let mut span = parent.child(span_name, SpanKind::Client);
+                core.tag_span(&mut span, &PIPELINE_OPERATION);
                 span.set_tag("db.operation.batch.size", pipeline.len() as i64);
-                span.set_tag("db.namespace", self.core.pool.database().to_string());
-                span.set_tag("server.address", self.core.pool.address());
                 span
             });
             measured(
-                &instruments,
+                instruments,
                 span,
-                self.route_pipeline(pipeline, offset, count),
+                conns.route_pipeline(core.pool.as_ref(), pipeline, offset, count),
             )
             .await
         })
@@ -451,7 +511,7 @@ impl fmt::Debug for MonitoredRedisConnection {
             .field("address", &self.core.pool.address())
             .field("db", &self.core.pool.database())
             .field("span", &self.span)
-            .field("pinned", &self.pinned.is_some())
+            .field("pinned", &self.conns.pinned.is_some())
             .finish()
     }
 }

@@ -40,20 +40,17 @@ struct TracingRecorder {
 
 impl SpanObserver for TracingObserver {
     fn on_start(&self, info: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>> {
-        let parent = info.parent_id.and_then(|p| {
-            self.parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&p)
-                .cloned()
-        });
+        // The lock is held while the span is made, so the parent stays open meanwhile and
+        // its handle need not be cloned (a clone and a close in the subscriber, per span).
+        let parents = self.parents.lock().unwrap_or_else(PoisonError::into_inner);
+        let parent = info.parent_id.and_then(|p| parents.get(&p)?.id());
         let kind = match info.kind {
             SpanKind::Server => "server",
             SpanKind::Client => "client",
             SpanKind::Local => "internal",
         };
         let span = tracing::info_span!(
-            parent: parent.as_ref().and_then(|p| p.id()),
+            parent: parent,
             "baseplate.span",
             otel.name = info.name,
             otel.kind = kind,
@@ -68,6 +65,7 @@ impl SpanObserver for TracingObserver {
             server.port = Empty,
             error.message = Empty,
         );
+        drop(parents);
         let parents = (info.kind != SpanKind::Client).then(|| {
             self.parents
                 .lock()
@@ -83,6 +81,34 @@ impl SpanObserver for TracingObserver {
     }
 }
 
+/// A tag's value, borrowed in a form `tracing` can record.
+enum Primitive<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+}
+
+impl<'a> Primitive<'a> {
+    fn of(value: &'a TagValue) -> Self {
+        match value {
+            TagValue::Str(s) => Primitive::Str(s),
+            TagValue::Int(i) => Primitive::Int(*i),
+            TagValue::Bool(b) => Primitive::Bool(*b),
+            TagValue::Float(x) => Primitive::Float(*x),
+        }
+    }
+
+    fn as_value(&self) -> &dyn tracing::Value {
+        match self {
+            Primitive::Str(s) => s,
+            Primitive::Int(i) => i,
+            Primitive::Bool(b) => b,
+            Primitive::Float(x) => x,
+        }
+    }
+}
+
 impl SpanRecorder for TracingRecorder {
     fn on_tag(&mut self, key: &str, value: &TagValue) {
         match value {
@@ -91,6 +117,35 @@ impl SpanRecorder for TracingRecorder {
             TagValue::Bool(b) => self.span.record(key, b),
             TagValue::Float(x) => self.span.record(key, x),
         };
+    }
+
+    /// Records the tags this observer's spans have fields for in one call to the
+    /// subscriber (each call costs a dispatch and, in `fmt`, a formatting pass); others are
+    /// recorded one by one.
+    fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
+        const BATCH: usize = 5;
+        let fields = self.span.metadata().map(|m| m.fields());
+        let (Some(fields), Some(any_field)) = (fields, fields.and_then(|f| f.iter().next())) else {
+            return;
+        };
+        let mut batch: [(Option<tracing::field::Field>, Primitive<'_>); BATCH] =
+            std::array::from_fn(|_| (None, Primitive::Bool(false)));
+        let mut batched = 0;
+        for (key, value) in tags {
+            match fields.field(key) {
+                Some(field) if batched < BATCH => {
+                    batch[batched] = (Some(field), Primitive::of(value));
+                    batched += 1;
+                }
+                _ => self.on_tag(key, value),
+            }
+        }
+        let entries: [(&tracing::field::Field, Option<&dyn tracing::Value>); BATCH] =
+            std::array::from_fn(|i| match &batch[i] {
+                (Some(field), value) => (field, Some(value.as_value())),
+                (None, _) => (&any_field, None),
+            });
+        self.span.record_all(&fields.value_set(&entries));
     }
 
     fn on_finish(self: Box<Self>, _duration: Duration, error: Option<&dyn std::error::Error>) {
