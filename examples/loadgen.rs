@@ -15,7 +15,8 @@
 //!   span observer;
 //! - `full`: our client fully instrumented: `FacadeSink::global()` with a Prometheus recorder
 //!   installed, and the `TracingObserver` under a `tracing` subscriber that builds every span
-//!   (INFO level) and writes its output nowhere;
+//!   (INFO level) and exports nothing (the registry; `--fmt-subscriber`: `fmt` writing to
+//!   `std::io::sink`);
 //! - `exclusive`: our pool with an exclusive checkout per command (what a classic pool does),
 //!   no instrumentation;
 //! - `redis-benchmark` at the same concurrency, when it is on PATH.
@@ -102,27 +103,36 @@ struct Args {
     secs: f64,
     rounds: usize,
     tasks: Vec<usize>,
+    ops: Vec<Op>,
+    modes: Option<Vec<Mode>>,
     max_connections: u32,
     exclusive: bool,
     benchmark: bool,
+    fmt_subscriber: bool,
     chart: Option<PathBuf>,
     markdown: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--max-connections N]
-               [--no-exclusive] [--no-redis-benchmark] [--chart FILE.png] [--markdown FILE.md]
+const USAGE: &str =
+    "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
+               [--modes noop,full,exclusive] [--max-connections N]
+               [--no-exclusive] [--no-redis-benchmark] [--fmt-subscriber]
+               [--chart FILE.png] [--markdown FILE.md]
 env: REDIS_URL (default: a private redis-server), LOADGEN_SECS, LOADGEN_ROUNDS";
 
 impl Args {
     fn parse() -> Result<Args, String> {
         let env_num = |name: &str| std::env::var(name).ok();
         let mut args = Args {
-            secs: env_num("LOADGEN_SECS").map_or(Ok(2.0), |v| parse_num(&v, "LOADGEN_SECS"))?,
-            rounds: env_num("LOADGEN_ROUNDS").map_or(Ok(3), |v| parse_num(&v, "LOADGEN_ROUNDS"))?,
+            secs: env_num("LOADGEN_SECS").map_or(Ok(0.5), |v| parse_num(&v, "LOADGEN_SECS"))?,
+            rounds: env_num("LOADGEN_ROUNDS").map_or(Ok(7), |v| parse_num(&v, "LOADGEN_ROUNDS"))?,
             tasks: vec![1, 16, 64],
+            ops: Op::ALL.to_vec(),
+            modes: None,
             max_connections: 50,
             exclusive: true,
             benchmark: true,
+            fmt_subscriber: false,
             chart: None,
             markdown: None,
         };
@@ -141,18 +151,54 @@ impl Args {
                         .map(|t| parse_num(t, "--tasks"))
                         .collect::<Result<_, _>>()?
                 }
+                "--ops" => {
+                    args.ops = value()?
+                        .split(',')
+                        .map(|name| {
+                            Op::ALL
+                                .into_iter()
+                                .find(|op| op.name() == name)
+                                .ok_or_else(|| {
+                                    format!("--ops: unknown op {name:?} (get, set, pipe100)")
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                "--modes" => {
+                    args.modes = Some(
+                        value()?
+                            .split(',')
+                            .map(|name| {
+                                [Mode::Noop, Mode::Full, Mode::Exclusive]
+                                    .into_iter()
+                                    .find(|m| m.name() == name)
+                                    .ok_or_else(|| {
+                                        format!(
+                                        "--modes: unknown mode {name:?} (noop, full, exclusive)"
+                                    )
+                                    })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
                 "--max-connections" => {
                     args.max_connections = parse_num(&value()?, "--max-connections")?
                 }
                 "--no-exclusive" => args.exclusive = false,
                 "--no-redis-benchmark" => args.benchmark = false,
+                "--fmt-subscriber" => args.fmt_subscriber = true,
                 "--chart" => args.chart = Some(value()?.into()),
                 "--markdown" => args.markdown = Some(value()?.into()),
                 "--help" | "-h" => return Err(USAGE.to_string()),
                 other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
             }
         }
-        if !(args.secs > 0.0) || args.rounds == 0 || args.tasks.contains(&0) {
+        if args.secs.is_nan()
+            || args.secs <= 0.0
+            || args.rounds == 0
+            || args.tasks.contains(&0)
+            || args.ops.is_empty()
+        {
             return Err(format!(
                 "--secs, --rounds and --tasks must be positive\n{USAGE}"
             ));
@@ -173,6 +219,8 @@ struct Cell {
     ops_per_sec: f64,
     p50: Duration,
     p99: Duration,
+    /// CPU time this process spent per op (all threads), when the OS tells.
+    cpu_per_op: Option<Duration>,
 }
 
 /// The contenders, built once and reused by every cell.
@@ -212,7 +260,7 @@ async fn run() -> Result<(), String> {
             (Some(server), url, port)
         }
     };
-    install_observability()?;
+    install_observability(args.fmt_subscriber)?;
     let contenders = Contenders::build(&url, args.max_connections).await?;
     prepare_keys(&contenders.raw).await?;
 
@@ -220,13 +268,14 @@ async fn run() -> Result<(), String> {
     if args.exclusive {
         modes.push(Mode::Exclusive);
     }
-    let cells_total = args.rounds * args.tasks.len() * Op::ALL.len() * modes.len();
+    modes.retain(|m| *m == Mode::Raw || args.modes.as_ref().is_none_or(|only| only.contains(m)));
+    let cells_total = args.rounds * args.tasks.len() * args.ops.len() * modes.len();
     eprintln!(
         "loadgen: {cells_total} cells of {} s ({} rounds × tasks {:?} × {} ops × {} modes)",
         args.secs,
         args.rounds,
         args.tasks,
-        Op::ALL.len(),
+        args.ops.len(),
         modes.len()
     );
     let mut results: BTreeMap<(Mode, usize, Op), Vec<Cell>> = BTreeMap::new();
@@ -237,7 +286,7 @@ async fn run() -> Result<(), String> {
     let duration = Duration::from_secs_f64(args.secs);
     for round in 0..args.rounds {
         for &tasks in &args.tasks {
-            for op in Op::ALL {
+            for &op in &args.ops {
                 let mut order = modes.clone();
                 order.rotate_left(round % modes.len());
                 let mut this_round = BTreeMap::new();
@@ -248,14 +297,15 @@ async fn run() -> Result<(), String> {
                         *max = (*max).max(peak);
                     }
                     eprintln!(
-                        "  round {} {:>3} tasks {:<8} {:<9} {:>10.0} ops/s  p50 {:>7.1} µs  p99 {:>7.1} µs",
+                        "  round {} {:>3} tasks {:<8} {:<9} {:>10.0} ops/s  p50 {:>7.1} µs  p99 {:>7.1} µs  cpu {:>6.2} µs/op",
                         round + 1,
                         tasks,
                         op.name(),
                         mode.name(),
                         cell.ops_per_sec,
                         micros(cell.p50),
-                        micros(cell.p99)
+                        micros(cell.p99),
+                        cell.cpu_per_op.map_or(f64::NAN, micros),
                     );
                     this_round.insert(mode, cell);
                     results.entry((mode, tasks, op)).or_default().push(cell);
@@ -344,16 +394,29 @@ async fn run() -> Result<(), String> {
 
 /// The "fully instrumented" environment: a Prometheus recorder as the global `metrics`
 /// recorder, and a `tracing` subscriber that enables (and so builds) every INFO span but
-/// writes its output nowhere.
-fn install_observability() -> Result<(), String> {
+/// exports nothing: the registry (spans are created, stored and closed), or with
+/// `--fmt-subscriber` the `fmt` subscriber writing to `std::io::sink` (it also formats every
+/// span's fields into a string).
+fn install_observability(fmt: bool) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(std::io::sink)
-        .try_init()
-        .map_err(|e| format!("cannot install the tracing subscriber: {e}"))
+    let installed = if fmt {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .try_init()
+            .map_err(|e| e.to_string())
+    } else {
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .try_init()
+            .map_err(|e| e.to_string())
+    };
+    installed.map_err(|e| format!("cannot install the tracing subscriber: {e}"))
 }
 
 impl Contenders {
@@ -447,6 +510,7 @@ impl Contenders {
         });
         start.wait().await;
         let began = Instant::now();
+        let cpu_before = process_cpu();
         let mut latencies = Vec::new();
         let mut ops = 0u64;
         for handle in handles {
@@ -457,6 +521,9 @@ impl Contenders {
             latencies.extend(done);
         }
         let elapsed = began.elapsed();
+        let cpu = process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
         stop.store(true, Ordering::Relaxed);
         let peak = match sampler {
             Some(sampler) => {
@@ -475,6 +542,7 @@ impl Contenders {
                 ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
                 p50: pick(0.50),
                 p99: pick(0.99),
+                cpu_per_op: cpu.map(|cpu| cpu / (ops.max(1) as u32)),
             },
             peak,
         ))
@@ -629,6 +697,16 @@ async fn prepare_keys(conn: &MultiplexedConnection) -> Result<(), String> {
         .map_err(|e| format!("cannot prepare keys: {e}"))
 }
 
+/// CPU time used so far by every thread of this process (Linux: from `schedstat`, in ns).
+fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
 fn redis_benchmark_present() -> bool {
     Command::new("redis-benchmark")
         .arg("--version")
@@ -705,6 +783,10 @@ impl Report<'_> {
             ops_per_sec: median(&cells.iter().map(|c| c.ops_per_sec).collect::<Vec<_>>()),
             p50: median_duration(cells.iter().map(|c| c.p50)),
             p99: median_duration(cells.iter().map(|c| c.p99)),
+            cpu_per_op: cells
+                .iter()
+                .all(|c| c.cpu_per_op.is_some())
+                .then(|| median_duration(cells.iter().filter_map(|c| c.cpu_per_op))),
         })
     }
 
@@ -720,9 +802,9 @@ impl Report<'_> {
         Some((ratio * raw, ratio))
     }
 
-    fn rows(&self) -> Vec<[String; 8]> {
+    fn rows(&self) -> Vec<[String; 9]> {
         let mut rows = Vec::new();
-        for op in Op::ALL {
+        for &op in &self.args.ops {
             for &tasks in &self.args.tasks {
                 for &mode in self.modes {
                     let (Some(cell), Some((ratio, runs))) =
@@ -742,6 +824,8 @@ impl Report<'_> {
                         format!("{:.0}", cell.ops_per_sec),
                         format!("{:.1}", micros(cell.p50)),
                         format!("{:.1}", micros(cell.p99)),
+                        cell.cpu_per_op
+                            .map_or_else(|| "-".to_string(), |c| format!("{:.2}", micros(c))),
                         format!("{ratio:.3}"),
                         runs,
                     ]);
@@ -759,6 +843,7 @@ impl Report<'_> {
                         format!("{ops:.0}"),
                         "-".to_string(),
                         "-".to_string(),
+                        "-".to_string(),
                         format!("{ratio:.3}"),
                         runs,
                     ]);
@@ -768,13 +853,14 @@ impl Report<'_> {
         rows
     }
 
-    const HEADER: [&'static str; 8] = [
+    const HEADER: [&'static str; 9] = [
         "op",
         "tasks",
         "mode",
         "ops/s",
         "p50 µs",
         "p99 µs",
+        "CPU µs/op",
         "× raw",
         "per-round ratios",
     ];
@@ -791,7 +877,7 @@ impl Report<'_> {
         let line = |cells: &[&str], out: &mut String| {
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
                 let pad = w - cell.chars().count();
-                if i < 3 || i == 7 {
+                if i < 3 || i == 8 {
                     let _ = write!(out, "{cell}{}  ", " ".repeat(pad));
                 } else {
                     let _ = write!(out, "{}{cell}  ", " ".repeat(pad));
@@ -820,7 +906,10 @@ impl Report<'_> {
              non-atomic pipeline of {PIPELINE_COMMANDS} SETs, counted as one op. Each cell \
              runs {} s; the cells of one row group run interleaved, and the whole set is \
              repeated {} times. ops/s, p50 and p99 are medians over the rounds; `× raw` is \
-             the median of the per-round ratios to the raw redis-rs cell of the same round.\n",
+             the median of the per-round ratios to the raw redis-rs cell of the same round. \
+             `CPU µs/op` is the CPU time the load generator's process (all its threads, \
+             client side only) spent per op, median over the rounds: it is what the client \
+             costs, and is less disturbed than ops/s by other work on the machine.\n",
             self.args.secs, self.args.rounds
         );
         let _ = writeln!(out, "## Machine\n\n{}\n", machine());
@@ -839,9 +928,14 @@ impl Report<'_> {
             out,
             "\n`noop` and `full` tasks work like request handlers: a new request context \
              (server span and client handle) every {REQUEST_COMMANDS} commands. In `full`, \
-             every command makes a real `tracing` span (subscriber: `tracing_subscriber::fmt` \
-             at INFO, writing to `std::io::sink`) and updates Prometheus metrics through the \
-             `metrics` facade.\n"
+             every command makes a real `tracing` span (subscriber: {}) and updates \
+             Prometheus metrics through the `metrics` facade.\n",
+            if self.args.fmt_subscriber {
+                "`tracing_subscriber::fmt` at INFO, writing to `std::io::sink`"
+            } else {
+                "the `tracing_subscriber` registry with an INFO level filter: spans are \
+                 created, stored and closed, nothing is exported"
+            }
         );
         let _ = writeln!(out, "## Results\n");
         if let Some(chart) = chart {
@@ -928,11 +1022,11 @@ mod chart {
             .map_err(|_| "cannot load the chart font".to_string())?;
         let root = BitMapBackend::new(path, (1200, 420)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
-        let panels = root.split_evenly((1, Op::ALL.len()));
+        let panels = root.split_evenly((1, report.args.ops.len()));
         let tasks = &report.args.tasks;
         let max_tasks = tasks.iter().copied().max().unwrap_or(1) as f64;
         let colors = [BLACK, BLUE, RED, GREEN, MAGENTA];
-        for (panel, op) in panels.iter().zip(Op::ALL) {
+        for (panel, &op) in panels.iter().zip(&report.args.ops) {
             let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
             for &mode in report.modes {
                 let points = tasks

@@ -1,6 +1,9 @@
 //! A private `redis-server` for the examples: a free loopback port, persistence off, killed
 //! (and its directory removed) on drop. A copy of the tests' harness, kept small.
 
+// Each example (and the pool benchmark) uses only part of it.
+#![allow(dead_code)]
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
