@@ -52,6 +52,11 @@ fn checkout(c: &mut Criterion) {
         b.to_async(&runtime)
             .iter(|| async { drop(memory.exclusive().await.unwrap()) })
     });
+    // mobc spawns a task when a pool closes: drop the pools inside the runtime.
+    runtime.block_on(async move {
+        drop(pool);
+        drop(memory);
+    });
     drop(server);
 }
 

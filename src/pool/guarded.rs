@@ -130,7 +130,11 @@ async fn guarded<T>(
 impl ConnectionLike for GuardedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let timeout = self.timeout_for(classify(cmd));
+            // Without a socket timeout no command has one: skip classifying it.
+            let timeout = match self.socket_timeout {
+                Some(_) => self.timeout_for(classify(cmd)),
+                None => None,
+            };
             let GuardedConnection {
                 conn,
                 poison,
