@@ -10,15 +10,33 @@ mod instant_backend;
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Duration;
 
 use baseplate_redis::config::RawConfig;
 use baseplate_redis::sink::{FacadeSink, MetricsSink, NoopSink};
-use baseplate_redis::span::{SpanContext, TracingObserver};
+use baseplate_redis::span::{
+    SpanContext, SpanInfo, SpanObserver, SpanRecorder, TagValue, TracingObserver,
+};
 use baseplate_redis::{Baseplate, MonitoredRedisConnection, RedisContextFactory};
 use criterion::{criterion_group, criterion_main, Criterion};
 use instant_backend::{now, InstantBackend, InstantConnection};
 use redis::aio::ConnectionLike;
 use redis::Cmd;
+
+/// Takes every span, does nothing with it.
+struct Ignoring;
+
+impl SpanObserver for Ignoring {
+    fn on_start(&self, _span: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>> {
+        Some(Box::new(Ignoring))
+    }
+}
+
+impl SpanRecorder for Ignoring {
+    fn on_tag(&mut self, _key: &str, _value: &TagValue) {}
+
+    fn on_finish(self: Box<Self>, _duration: Duration, _error: Option<&dyn std::error::Error>) {}
+}
 
 fn handle(sink: Arc<dyn MetricsSink>, span: &SpanContext) -> MonitoredRedisConnection {
     let factory = RedisContextFactory::with_options(Arc::new(InstantBackend), "bench", sink);
@@ -52,6 +70,19 @@ fn per_command(c: &mut Criterion) {
         &mut handle(prometheus.clone(), &detached),
         &cmd,
     );
+
+    // Our span machinery alone: an observer that takes every span and ignores what it hears.
+    let mut baseplate = Baseplate::new(RawConfig::new());
+    baseplate.register(Arc::new(Ignoring));
+    let mut context = baseplate.make_context_object();
+    let server_span = baseplate.make_server_span(&mut context, "bench", None);
+    run(
+        c,
+        "command/prometheus + spans (ignoring observer)",
+        &mut handle(prometheus.clone(), context.span()),
+        &cmd,
+    );
+    server_span.finish();
 
     // Spans for real: a `tracing` subscriber that enables INFO spans and writes nowhere.
     let subscriber = tracing_subscriber::fmt()

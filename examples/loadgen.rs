@@ -437,8 +437,7 @@ fn install_observability(fmt: bool) -> Result<(), String> {
 impl Contenders {
     async fn build(url: &str, max_connections: u32) -> Result<Contenders, String> {
         let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
-        let raw = client
-            .get_multiplexed_async_connection_with_config(&raw_config())
+        let raw = connect_raw(&client)
             .await
             .map_err(|e| format!("cannot connect to {url}: {e}"))?;
         // Built from configuration keys, as a service would.
@@ -474,9 +473,7 @@ impl Contenders {
     }
 
     async fn reconnect_raw(&mut self) -> Result<(), String> {
-        self.raw = self
-            .client
-            .get_multiplexed_async_connection_with_config(&raw_config())
+        self.raw = connect_raw(&self.client)
             .await
             .map_err(|e| format!("cannot reconnect: {e}"))?;
         Ok(())
@@ -575,6 +572,20 @@ fn raw_config() -> AsyncConnectionConfig {
     AsyncConnectionConfig::new()
         .set_connection_timeout(None)
         .set_response_timeout(None)
+}
+
+/// Connects from a runtime task, as the pool does (it connects inside the first caller's
+/// task): where redis-rs spawns the connection's driver task then matches.
+async fn connect_raw(client: &redis::Client) -> Result<MultiplexedConnection, String> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        client
+            .get_multiplexed_async_connection_with_config(&raw_config())
+            .await
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }
 
 /// What a task sends its commands through.

@@ -19,10 +19,31 @@ use super::{SpanInfo, SpanKind, SpanObserver, SpanRecorder, TagValue};
 #[derive(Debug, Default)]
 pub struct TracingObserver {
     // The tracing span of every open server or local span, so children can hang under it.
-    parents: Arc<Mutex<HashMap<u64, tracing::Span>>>,
+    parents: Parents,
 }
 
-type Parents = Arc<Mutex<HashMap<u64, tracing::Span>>>;
+/// The open parent spans by id, in shards so that requests served on different cores rarely
+/// take the same lock (every command span looks its parent up).
+#[derive(Debug, Default)]
+struct ParentShards([Shard; SHARDS]);
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<HashMap<u64, tracing::Span>>);
+
+impl ParentShards {
+    fn shard(&self, span_id: u64) -> std::sync::MutexGuard<'_, HashMap<u64, tracing::Span>> {
+        // Span ids are random: their low bits spread requests evenly.
+        self.0[(span_id % SHARDS as u64) as usize]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type Parents = Arc<ParentShards>;
 
 impl TracingObserver {
     /// A new observer.
@@ -42,8 +63,10 @@ impl SpanObserver for TracingObserver {
     fn on_start(&self, info: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>> {
         // The lock is held while the span is made, so the parent stays open meanwhile and
         // its handle need not be cloned (a clone and a close in the subscriber, per span).
-        let parents = self.parents.lock().unwrap_or_else(PoisonError::into_inner);
-        let parent = info.parent_id.and_then(|p| parents.get(&p)?.id());
+        let parent_shard = info.parent_id.map(|p| (p, self.parents.shard(p)));
+        let parent = parent_shard
+            .as_ref()
+            .and_then(|(p, shard)| shard.get(p)?.id());
         let kind = match info.kind {
             SpanKind::Server => "server",
             SpanKind::Client => "client",
@@ -65,11 +88,10 @@ impl SpanObserver for TracingObserver {
             server.port = Empty,
             error.message = Empty,
         );
-        drop(parents);
+        drop(parent_shard);
         let parents = (info.kind != SpanKind::Client).then(|| {
             self.parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .shard(info.span_id)
                 .insert(info.span_id, span.clone());
             self.parents.clone()
         });
@@ -155,10 +177,7 @@ impl SpanRecorder for TracingRecorder {
                 .record("error.message", tracing::field::display(error));
         }
         if let Some(parents) = &self.parents {
-            parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&self.span_id);
+            parents.shard(self.span_id).remove(&self.span_id);
         }
     }
 }
