@@ -222,8 +222,40 @@ pub struct Span {
     context: SpanContext,
     parent_id: Option<u64>,
     start: Instant,
-    recorders: Vec<Box<dyn SpanRecorder>>,
+    recorders: Recorders,
     finished: bool,
+}
+
+/// The recorders of a span: usually one (one observer), held without a `Vec` allocation.
+#[derive(Default)]
+enum Recorders {
+    #[default]
+    None,
+    One(Box<dyn SpanRecorder>),
+    Many(Vec<Box<dyn SpanRecorder>>),
+}
+
+impl Recorders {
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Box<dyn SpanRecorder>> {
+        match self {
+            Recorders::None => [].iter_mut(),
+            Recorders::One(one) => std::slice::from_mut(one).iter_mut(),
+            Recorders::Many(many) => many.iter_mut(),
+        }
+    }
+}
+
+impl FromIterator<Box<dyn SpanRecorder>> for Recorders {
+    fn from_iter<I: IntoIterator<Item = Box<dyn SpanRecorder>>>(iter: I) -> Self {
+        let mut iter = iter.into_iter();
+        let Some(first) = iter.next() else {
+            return Recorders::None;
+        };
+        match iter.next() {
+            None => Recorders::One(first),
+            Some(second) => Recorders::Many([first, second].into_iter().chain(iter).collect()),
+        }
+    }
 }
 
 /// The span of a whole request, made by
@@ -315,11 +347,11 @@ impl Span {
 
     /// Sets a tag, seen by every observer of this span.
     pub fn set_tag(&mut self, key: &str, value: impl Into<TagValue>) {
-        if self.recorders.is_empty() {
+        if matches!(self.recorders, Recorders::None) {
             return;
         }
         let value = value.into();
-        for recorder in &mut self.recorders {
+        for recorder in self.recorders.iter_mut() {
             recorder.on_tag(key, &value);
         }
     }
@@ -327,7 +359,7 @@ impl Span {
     /// Sets tags from values the caller keeps: nothing is copied (the client lends tags it
     /// built once, so a command's span costs no allocation for them).
     pub(crate) fn set_tag_values(&mut self, tags: &[(&str, &TagValue)]) {
-        for recorder in &mut self.recorders {
+        for recorder in self.recorders.iter_mut() {
             recorder.on_tags(tags);
         }
     }
@@ -373,8 +405,14 @@ impl Span {
             Some(ended) => ended.saturating_duration_since(self.start),
             None => self.start.elapsed(),
         };
-        for recorder in self.recorders.drain(..) {
-            recorder.on_finish(duration, error);
+        match std::mem::take(&mut self.recorders) {
+            Recorders::None => {}
+            Recorders::One(recorder) => recorder.on_finish(duration, error),
+            Recorders::Many(recorders) => {
+                for recorder in recorders {
+                    recorder.on_finish(duration, error);
+                }
+            }
         }
     }
 }

@@ -29,7 +29,8 @@ struct Fields<'a>(&'a mut BTreeMap<String, String>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -102,7 +103,11 @@ fn command_spans_hang_under_the_request_span_with_their_tags() {
         assert_eq!(field("db.system"), Some("redis"), "{name}");
         assert_eq!(field("db.operation.name"), Some(operation), "{name}");
         assert_eq!(field("db.namespace"), Some("0"), "{name}");
-        assert!(field("server.address").is_some(), "{name}: {:?}", command.fields);
+        assert!(
+            field("server.address").is_some(),
+            "{name}: {:?}",
+            command.fields
+        );
         assert_eq!(field("otel.kind"), Some("client"), "{name}");
     }
 }

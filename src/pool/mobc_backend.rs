@@ -289,7 +289,7 @@ impl PoolBackend for MobcBackend {
             Sharing::Shared(self.counts.shared_in_flight.clone()),
         );
         let slot = self.shared.clone();
-        Ok(PooledConnection::with_release(conn, move |release| {
+        Ok(PooledConnection::guarded(conn, move |release| {
             if release == Release::Discard {
                 lease.poison.set();
             }
@@ -306,7 +306,7 @@ impl PoolBackend for MobcBackend {
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();
-        Ok(PooledConnection::with_release(conn, move |release| {
+        Ok(PooledConnection::guarded(conn, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
             let discard = release == Release::Discard || lease.poison.is_set();
             give_back(lease, discard);

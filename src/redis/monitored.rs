@@ -253,7 +253,7 @@ impl Connections {
             match class {
                 CommandClass::Ordinary | CommandClass::EndsState => {
                     let conn = self.shared_connection(pool).await?;
-                    let result = conn.req_packed_command(cmd).await;
+                    let result = conn.command(cmd).await;
                     self.forget_broken_shared(&result);
                     return result;
                 }
@@ -261,13 +261,13 @@ impl Connections {
                     // A connection of its own for just this command; the guard closes it if
                     // the command is cancelled or times out.
                     let mut conn = pool.exclusive().await?;
-                    return conn.req_packed_command(cmd).await;
+                    return conn.command(cmd).await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {}
             }
         }
         let pinned = self.pin(pool).await?;
-        let result = pinned.conn.req_packed_command(cmd).await;
+        let result = pinned.conn.command(cmd).await;
         let succeeded = result.is_ok();
         let upper = command_name(cmd).to_ascii_uppercase();
         match (class, upper.as_slice()) {
@@ -309,10 +309,7 @@ impl Connections {
             }
         }
         if let Some(pinned) = self.pinned.as_mut() {
-            let result = pinned
-                .conn
-                .req_packed_commands(pipeline, offset, count)
-                .await;
+            let result = pinned.conn.commands(pipeline, offset, count).await;
             if stateful {
                 pinned.changed = true;
             }
@@ -321,17 +318,14 @@ impl Connections {
         if stateful {
             let pinned = self.pin(pool).await?;
             pinned.changed = true;
-            return pinned
-                .conn
-                .req_packed_commands(pipeline, offset, count)
-                .await;
+            return pinned.conn.commands(pipeline, offset, count).await;
         }
         if blocking {
             let mut conn = pool.exclusive().await?;
-            return conn.req_packed_commands(pipeline, offset, count).await;
+            return conn.commands(pipeline, offset, count).await;
         }
         let conn = self.shared_connection(pool).await?;
-        let result = conn.req_packed_commands(pipeline, offset, count).await;
+        let result = conn.commands(pipeline, offset, count).await;
         self.forget_broken_shared(&result);
         result
     }
