@@ -997,10 +997,26 @@ impl Report<'_> {
                 self.args.max_connections
             );
         }
-        let _ = writeln!(out, "\n{MICRO_BENCHMARKS}\n{FROM_THE_ISSUE}");
+        let _ = writeln!(out, "\n{READING}\n{MICRO_BENCHMARKS}\n{FROM_THE_ISSUE}");
         out
     }
 }
+
+const READING: &str = "## Reading these numbers
+
+- The machine may be shared (when these numbers were taken, other builds ran on it), so one
+  cell can be off by a third. Each round pairs the contenders within a few seconds; the median
+  of the per-round ratios is the signal, and `CPU µs/op` is steadier than ops/s.
+- At 1 task, throughput is bound by the round trip, which on a virtual machine depends on how
+  fast a parked thread wakes up more than on the client's CPU: ratios above 1 there reflect
+  scheduling, not a client faster than redis-rs. The client's own cost is in the CPU column
+  and in the micro-benchmarks below.
+- At 64 tasks the client is CPU-bound on 2 cores shared with `redis-server`: every extra
+  100 ns of CPU per command shows. `redis-benchmark` (single-threaded C, one connection per
+  client, no pipelining) is the reference for what one core of a C client does, not a
+  ceiling.
+- `exclusive` is what a classic pool gives: one connection per command in flight.
+";
 
 const MICRO_BENCHMARKS: &str = "## CPU-only micro-benchmarks
 
