@@ -211,11 +211,15 @@ impl Baseplate {
         name: &str,
         trace: Option<TraceInfo>,
     ) -> ServerSpan {
-        let span = Span::server(
-            name,
-            trace.unwrap_or_else(TraceInfo::new_root),
-            self.observers.clone(),
-        );
+        // Each request gets its own copy of the (short) observer list: every span of the
+        // request clones it, and a list shared by all requests would bounce its reference
+        // count between cores on every Redis command.
+        let observers: Observers = if self.observers.is_empty() {
+            self.observers.clone()
+        } else {
+            self.observers.iter().cloned().collect()
+        };
+        let span = Span::server(name, trace.unwrap_or_else(TraceInfo::new_root), observers);
         context.span = span.context().clone();
         span
     }

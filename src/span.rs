@@ -193,6 +193,13 @@ pub trait SpanObserver: Send + Sync {
 pub trait SpanRecorder: Send {
     /// A tag was set on the span.
     fn on_tag(&mut self, key: &str, value: &TagValue);
+    /// Several tags were set at once (a Redis command's span sets its four together).
+    /// By default, [`on_tag`](Self::on_tag) for each; override it to record them in one go.
+    fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
+        for (key, value) in tags {
+            self.on_tag(key, value);
+        }
+    }
     /// The span ended, after `duration`; `error` is set when the work failed.
     fn on_finish(self: Box<Self>, duration: Duration, error: Option<&dyn std::error::Error>);
 }
@@ -267,8 +274,40 @@ pub struct Span {
     context: SpanContext,
     parent_id: Option<u64>,
     start: Instant,
-    recorders: Vec<Box<dyn SpanRecorder>>,
+    recorders: Recorders,
     finished: bool,
+}
+
+/// The recorders of a span: usually one (one observer), held without a `Vec` allocation.
+#[derive(Default)]
+enum Recorders {
+    #[default]
+    None,
+    One(Box<dyn SpanRecorder>),
+    Many(Vec<Box<dyn SpanRecorder>>),
+}
+
+impl Recorders {
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Box<dyn SpanRecorder>> {
+        match self {
+            Recorders::None => [].iter_mut(),
+            Recorders::One(one) => std::slice::from_mut(one).iter_mut(),
+            Recorders::Many(many) => many.iter_mut(),
+        }
+    }
+}
+
+impl FromIterator<Box<dyn SpanRecorder>> for Recorders {
+    fn from_iter<I: IntoIterator<Item = Box<dyn SpanRecorder>>>(iter: I) -> Self {
+        let mut iter = iter.into_iter();
+        let Some(first) = iter.next() else {
+            return Recorders::None;
+        };
+        match iter.next() {
+            None => Recorders::One(first),
+            Some(second) => Recorders::Many([first, second].into_iter().chain(iter).collect()),
+        }
+    }
 }
 
 /// The span of a whole request, made by
@@ -360,12 +399,20 @@ impl Span {
 
     /// Sets a tag, seen by every observer of this span.
     pub fn set_tag(&mut self, key: &str, value: impl Into<TagValue>) {
-        if self.recorders.is_empty() {
+        if matches!(self.recorders, Recorders::None) {
             return;
         }
         let value = value.into();
-        for recorder in &mut self.recorders {
+        for recorder in self.recorders.iter_mut() {
             recorder.on_tag(key, &value);
+        }
+    }
+
+    /// Sets tags from values the caller keeps: nothing is copied (the client lends tags it
+    /// built once, so a command's span costs no allocation for them).
+    pub(crate) fn set_tag_values(&mut self, tags: &[(&str, &TagValue)]) {
+        for recorder in self.recorders.iter_mut() {
+            recorder.on_tags(tags);
         }
     }
 
@@ -387,14 +434,37 @@ impl Span {
         }
     }
 
+    /// When the span started (after its observers saw it start).
+    pub(crate) fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// Ends the span at `ended` (a clock reading the caller already made), with its error.
+    pub(crate) fn finish_at(mut self, ended: Instant, error: Option<&dyn std::error::Error>) {
+        self.end_at(error, Some(ended));
+    }
+
     fn end(&mut self, error: Option<&dyn std::error::Error>) {
+        self.end_at(error, None);
+    }
+
+    fn end_at(&mut self, error: Option<&dyn std::error::Error>, ended: Option<Instant>) {
         if self.finished {
             return;
         }
         self.finished = true;
-        let duration = self.start.elapsed();
-        for recorder in self.recorders.drain(..) {
-            recorder.on_finish(duration, error);
+        let duration = match ended {
+            Some(ended) => ended.saturating_duration_since(self.start),
+            None => self.start.elapsed(),
+        };
+        match std::mem::take(&mut self.recorders) {
+            Recorders::None => {}
+            Recorders::One(recorder) => recorder.on_finish(duration, error),
+            Recorders::Many(recorders) => {
+                for recorder in recorders {
+                    recorder.on_finish(duration, error);
+                }
+            }
         }
     }
 }

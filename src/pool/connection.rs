@@ -3,7 +3,9 @@
 use std::fmt;
 
 use redis::aio::ConnectionLike;
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+
+use super::guarded::GuardedConnection;
 
 /// How a connection is given back to its backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,17 +26,40 @@ type StaleCheck = Box<dyn Fn() -> bool + Send + Sync>;
 /// It forwards `redis::aio::ConnectionLike`, so any redis command runs on it. Dropping it gives
 /// it back: reused, unless [`discard`](Self::discard) was called.
 pub struct PooledConnection {
-    conn: Box<dyn ConnectionLike + Send + Sync>,
+    conn: Inner,
     release: Option<ReleaseHook>,
     mode: Release,
     stale: Option<StaleCheck>,
+}
+
+enum Inner {
+    // The mobc backend's connections, called without boxing their futures: the client's
+    // handle awaits them inline (one allocation fewer per command).
+    Guarded(GuardedConnection),
+    Other(Box<dyn ConnectionLike + Send + Sync>),
+}
+
+impl Inner {
+    fn as_dyn(&mut self) -> &mut (dyn ConnectionLike + Send + Sync) {
+        match self {
+            Inner::Guarded(conn) => conn,
+            Inner::Other(conn) => conn.as_mut(),
+        }
+    }
+
+    fn db(&self) -> i64 {
+        match self {
+            Inner::Guarded(conn) => conn.get_db(),
+            Inner::Other(conn) => conn.get_db(),
+        }
+    }
 }
 
 impl PooledConnection {
     /// Wraps any connection; nothing happens when it is dropped but dropping `conn`.
     pub fn new(conn: impl ConnectionLike + Send + Sync + 'static) -> Self {
         PooledConnection {
-            conn: Box::new(conn),
+            conn: Inner::Other(Box::new(conn)),
             release: None,
             mode: Release::Reuse,
             stale: None,
@@ -47,7 +72,7 @@ impl PooledConnection {
         release: impl FnOnce(Release) + Send + Sync + 'static,
     ) -> Self {
         PooledConnection {
-            conn: Box::new(conn),
+            conn: Inner::Other(Box::new(conn)),
             release: Some(Box::new(release)),
             mode: Release::Reuse,
             stale: None,
@@ -68,6 +93,40 @@ impl PooledConnection {
         self.stale.as_ref().is_some_and(|stale| stale())
     }
 
+    /// A guarded connection of the mobc backend, given back through `release`.
+    pub(crate) fn guarded(
+        conn: GuardedConnection,
+        release: impl FnOnce(Release) + Send + Sync + 'static,
+    ) -> Self {
+        PooledConnection {
+            conn: Inner::Guarded(conn),
+            release: Some(Box::new(release)),
+            mode: Release::Reuse,
+            stale: None,
+        }
+    }
+
+    /// Runs one command; for the mobc backend's connections, without boxing its future.
+    pub(crate) async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match &mut self.conn {
+            Inner::Guarded(conn) => conn.command(cmd).await,
+            Inner::Other(conn) => conn.req_packed_command(cmd).await,
+        }
+    }
+
+    /// Runs a pipeline; for the mobc backend's connections, without boxing its future.
+    pub(crate) async fn commands(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisResult<Vec<Value>> {
+        match &mut self.conn {
+            Inner::Guarded(conn) => conn.commands(pipeline, offset, count).await,
+            Inner::Other(conn) => conn.req_packed_commands(pipeline, offset, count).await,
+        }
+    }
+
     /// Marks the connection as not reusable: it is closed when given back.
     pub fn discard(&mut self) {
         self.mode = Release::Discard;
@@ -82,7 +141,7 @@ impl PooledConnection {
 impl fmt::Debug for PooledConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledConnection")
-            .field("db", &self.conn.get_db())
+            .field("db", &self.conn.db())
             .field("mode", &self.mode)
             .finish_non_exhaustive()
     }
@@ -98,7 +157,7 @@ impl Drop for PooledConnection {
 
 impl ConnectionLike for PooledConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.conn.req_packed_command(cmd)
+        self.conn.as_dyn().req_packed_command(cmd)
     }
 
     fn req_packed_commands<'a>(
@@ -107,10 +166,12 @@ impl ConnectionLike for PooledConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.conn.req_packed_commands(pipeline, offset, count)
+        self.conn
+            .as_dyn()
+            .req_packed_commands(pipeline, offset, count)
     }
 
     fn get_db(&self) -> i64 {
-        self.conn.get_db()
+        self.conn.db()
     }
 }

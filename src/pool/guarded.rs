@@ -184,30 +184,77 @@ async fn guarded<T>(
     result
 }
 
+impl GuardedConnection {
+    /// Runs one command under the guard.
+    pub(crate) async fn command(&mut self, cmd: &Cmd) -> Result<Value, RedisError> {
+        // Without a socket timeout no command has one: skip classifying it.
+        let timeout = match self.socket_timeout {
+            Some(_) => self.timeout_for(classify(cmd)),
+            None => None,
+        };
+        let GuardedConnection {
+            conn,
+            poison,
+            sharing,
+            poison_on_readonly,
+            ..
+        } = self;
+        let result = guarded(
+            sharing,
+            poison,
+            timeout,
+            || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
+            conn.req_packed_command(cmd),
+        )
+        .await;
+        if *poison_on_readonly && is_readonly(result.as_ref().map(std::slice::from_ref)) {
+            poison.set();
+        }
+        result
+    }
+
+    /// Runs a pipeline under the guard.
+    pub(crate) async fn commands(
+        &mut self,
+        pipeline: &Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> Result<Vec<Value>, RedisError> {
+        // The pipeline may wait as long as its longest blocking command.
+        let mut timeout = self.socket_timeout;
+        for cmd in pipeline.cmd_iter() {
+            if let CommandClass::Blocking { .. } = classify(cmd) {
+                timeout = match (timeout, self.timeout_for(classify(cmd))) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    _ => None,
+                };
+            }
+        }
+        let GuardedConnection {
+            conn,
+            poison,
+            sharing,
+            poison_on_readonly,
+            ..
+        } = self;
+        let result = guarded(
+            sharing,
+            poison,
+            timeout,
+            || "pipeline".to_string(),
+            conn.req_packed_commands(pipeline, offset, count),
+        )
+        .await;
+        if *poison_on_readonly && is_readonly(result.as_ref().map(Vec::as_slice)) {
+            poison.set();
+        }
+        result
+    }
+}
+
 impl ConnectionLike for GuardedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let timeout = self.timeout_for(classify(cmd));
-            let GuardedConnection {
-                conn,
-                poison,
-                sharing,
-                poison_on_readonly,
-                ..
-            } = self;
-            let result = guarded(
-                sharing,
-                poison,
-                timeout,
-                || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
-                conn.req_packed_command(cmd),
-            )
-            .await;
-            if *poison_on_readonly && is_readonly(result.as_ref().map(std::slice::from_ref)) {
-                poison.set();
-            }
-            result
-        })
+        Box::pin(self.command(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -216,37 +263,7 @@ impl ConnectionLike for GuardedConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            // The pipeline may wait as long as its longest blocking command.
-            let mut timeout = self.socket_timeout;
-            for cmd in pipeline.cmd_iter() {
-                if let CommandClass::Blocking { .. } = classify(cmd) {
-                    timeout = match (timeout, self.timeout_for(classify(cmd))) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        _ => None,
-                    };
-                }
-            }
-            let GuardedConnection {
-                conn,
-                poison,
-                sharing,
-                poison_on_readonly,
-                ..
-            } = self;
-            let result = guarded(
-                sharing,
-                poison,
-                timeout,
-                || "pipeline".to_string(),
-                conn.req_packed_commands(pipeline, offset, count),
-            )
-            .await;
-            if *poison_on_readonly && is_readonly(result.as_ref().map(Vec::as_slice)) {
-                poison.set();
-            }
-            result
-        })
+        Box::pin(self.commands(pipeline, offset, count))
     }
 
     fn get_db(&self) -> i64 {

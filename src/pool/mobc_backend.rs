@@ -423,7 +423,7 @@ impl PoolBackend for MobcBackend {
                 poison.is_set()
             }
         };
-        Ok(PooledConnection::with_release(conn, move |release| {
+        Ok(PooledConnection::guarded(conn, move |release| {
             if release == Release::Discard {
                 lease.poison.set();
             }
@@ -448,7 +448,7 @@ impl PoolBackend for MobcBackend {
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();
-        Ok(PooledConnection::with_release(conn, move |release| {
+        Ok(PooledConnection::guarded(conn, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
             let discard = release == Release::Discard || lease.poison.is_set();
             if lease.poison.is_broken() {

@@ -47,7 +47,7 @@ impl RedisContextFactory {
     ) -> Self {
         let instruments = ClientInstruments::new(sink, name, pool.database(), redis_type);
         RedisContextFactory {
-            core: Arc::new(ClientCore { pool, instruments }),
+            core: Arc::new(ClientCore::new(pool, instruments)),
         }
     }
 

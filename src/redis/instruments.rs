@@ -3,12 +3,100 @@
 //! Resolving a metric by name and labels costs about a microsecond in most recorders; doing
 //! it once per command name and keeping the handles makes the per-command cost a few atomic
 //! operations, with no allocation.
+//!
+//! The handles of common commands sit in a fixed table found by a `match` on the name, and
+//! are lent out by reference: no lock, no hashing and no reference count shared between
+//! threads on the hot path. Other commands go through a map behind a lock.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink};
+use crate::span::TagValue;
+
+/// Declares the commands with a slot of their own: `KNOWN` (their upper-case names) and
+/// `known_slot` (a name, any case, to its slot).
+macro_rules! known_commands {
+    ($($name:literal),* $(,)?) => {
+        const KNOWN: &[&str] = &[$($name),*];
+
+        fn known_slot(name: &[u8]) -> Option<usize> {
+            let mut upper = [0u8; 16];
+            let upper = upper.get_mut(..name.len())?;
+            upper.copy_from_slice(name);
+            upper.make_ascii_uppercase();
+            let mut slot = 0usize;
+            $(
+                if upper == $name.as_bytes() {
+                    return Some(slot);
+                }
+                slot += 1;
+            )*
+            let _ = slot;
+            None
+        }
+    };
+}
+
+known_commands![
+    "GET",
+    "SET",
+    "DEL",
+    "EXISTS",
+    "EXPIRE",
+    "PEXPIRE",
+    "TTL",
+    "PTTL",
+    "INCR",
+    "INCRBY",
+    "DECR",
+    "DECRBY",
+    "MGET",
+    "MSET",
+    "SETEX",
+    "SETNX",
+    "GETDEL",
+    "GETEX",
+    "APPEND",
+    "STRLEN",
+    "HGET",
+    "HSET",
+    "HMGET",
+    "HGETALL",
+    "HDEL",
+    "HINCRBY",
+    "HEXISTS",
+    "HLEN",
+    "LPUSH",
+    "RPUSH",
+    "LPOP",
+    "RPOP",
+    "LRANGE",
+    "LLEN",
+    "LTRIM",
+    "SADD",
+    "SREM",
+    "SMEMBERS",
+    "SISMEMBER",
+    "SCARD",
+    "ZADD",
+    "ZREM",
+    "ZSCORE",
+    "ZRANGE",
+    "ZCARD",
+    "ZINCRBY",
+    "ZRANGEBYSCORE",
+    "EVALSHA",
+    "EVAL",
+    "PING",
+    "PUBLISH",
+    "UNLINK",
+    "SCAN",
+    "TYPE",
+];
 
 /// The metrics of one client, by command.
 pub(crate) struct ClientInstruments {
@@ -16,14 +104,34 @@ pub(crate) struct ClientInstruments {
     client_name: Arc<str>,
     database: String,
     redis_type: &'static str,
+    known: Box<[OnceLock<CommandInstruments>]>,
     commands: RwLock<HashMap<Box<[u8]>, Arc<CommandInstruments>>>,
     pipeline: OnceLock<Arc<CommandInstruments>>,
+}
+
+/// The instruments of one command: lent from the client's table, or shared from its map.
+pub(crate) enum Instruments<'a> {
+    Known(&'a CommandInstruments),
+    Other(Arc<CommandInstruments>),
+}
+
+impl Deref for Instruments<'_> {
+    type Target = CommandInstruments;
+
+    fn deref(&self) -> &CommandInstruments {
+        match self {
+            Instruments::Known(known) => known,
+            Instruments::Other(other) => other,
+        }
+    }
 }
 
 /// The handles of one command (or of pipelines) of one client.
 pub(crate) struct CommandInstruments {
     /// The upper-case command name, as span names and errors spell it.
     pub(crate) upper: Arc<str>,
+    /// The same, as the `db.operation.name` tag: built once, lent to every span.
+    pub(crate) operation_tag: TagValue,
     /// `<client>.<COMMAND>`, built only when a span needs it.
     span_name: OnceLock<Arc<str>>,
     labels: [(&'static str, String); 4],
@@ -47,6 +155,7 @@ impl ClientInstruments {
             client_name,
             database: database.to_string(),
             redis_type,
+            known: KNOWN.iter().map(|_| OnceLock::new()).collect(),
             commands: RwLock::new(HashMap::new()),
             pipeline: OnceLock::new(),
         }
@@ -72,7 +181,28 @@ impl ClientInstruments {
     }
 
     /// The instruments for the command named `name` (any case), made on first use.
-    pub(crate) fn command(&self, name: &[u8]) -> Arc<CommandInstruments> {
+    pub(crate) fn command(&self, name: &[u8]) -> Instruments<'_> {
+        if let Some(slot) = known_slot(name) {
+            return Instruments::Known(self.known[slot].get_or_init(|| {
+                let upper = KNOWN[slot];
+                self.make(&upper.to_lowercase(), Arc::from(upper))
+            }));
+        }
+        Instruments::Other(self.other_command(name))
+    }
+
+    fn make(&self, lower: &str, upper: Arc<str>) -> CommandInstruments {
+        CommandInstruments::new(
+            &self.sink,
+            &self.client_name,
+            &self.database,
+            self.redis_type,
+            lower,
+            upper,
+        )
+    }
+
+    fn other_command(&self, name: &[u8]) -> Arc<CommandInstruments> {
         if let Some(found) = self
             .commands
             .read()
@@ -83,14 +213,7 @@ impl ClientInstruments {
         }
         let upper = String::from_utf8_lossy(name).to_uppercase();
         let lower = upper.to_lowercase();
-        let made = Arc::new(CommandInstruments::new(
-            &self.sink,
-            &self.client_name,
-            &self.database,
-            self.redis_type,
-            &lower,
-            Arc::from(upper),
-        ));
+        let made = Arc::new(self.make(&lower, Arc::from(upper)));
         self.commands
             .write()
             .unwrap_or_else(|e| e.into_inner())
@@ -118,6 +241,7 @@ impl CommandInstruments {
         let active = sink.gauge(&key(names::ACTIVE_REQUESTS, &as_refs(&labels, None)));
         let succeeded = outcome(sink, &labels, "true");
         CommandInstruments {
+            operation_tag: TagValue::Str(Cow::Owned(upper.to_string())),
             upper,
             span_name: OnceLock::new(),
             labels,

@@ -1,5 +1,6 @@
 //! The per-request Redis handle: every command and pipeline traced and measured.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,13 +12,69 @@ use super::instruments::{ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
 use crate::command::{classify, command_name, CommandClass};
 use crate::pool::{PoolBackend, PooledConnection};
-use crate::span::{SpanContext, SpanKind};
+use crate::span::{Span, SpanContext, SpanKind, TagValue};
 
 /// What a client's handles share: its pool, its metric handles, its name.
 pub(crate) struct ClientCore {
     pub(crate) pool: Arc<dyn PoolBackend>,
     pub(crate) instruments: ClientInstruments,
+    // Span tags that never change, built once and lent to every span.
+    namespace_tag: TagValue,
+    address_tag: TagValue,
+    // `None` for socket paths and `memory://` addresses, which have no port.
+    port_tag: Option<TagValue>,
 }
+
+impl ClientCore {
+    pub(crate) fn new(pool: Arc<dyn PoolBackend>, instruments: ClientInstruments) -> Self {
+        let address = pool.address();
+        let (address_tag, port_tag) = match split_host_port(&address) {
+            Some((host, port)) => (
+                TagValue::from(host.to_string()),
+                Some(TagValue::from(i64::from(port))),
+            ),
+            None => (TagValue::from(address.clone()), None),
+        };
+        ClientCore {
+            namespace_tag: TagValue::from(pool.database().to_string()),
+            address_tag,
+            port_tag,
+            pool,
+            instruments,
+        }
+    }
+
+    /// The tags every command and pipeline span carries (OpenTelemetry database
+    /// conventions; the address never carries credentials).
+    fn tag_span(&self, span: &mut Span, operation: &TagValue) {
+        span.set_tag_values(&[
+            ("db.system.name", &DB_SYSTEM),
+            ("db.system", &DB_SYSTEM),
+            ("db.operation.name", operation),
+            ("db.namespace", &self.namespace_tag),
+            ("server.address", &self.address_tag),
+        ]);
+        if let Some(port) = &self.port_tag {
+            span.set_tag_values(&[("server.port", port)]);
+        }
+    }
+}
+
+/// `host:port` or `[v6 host]:port` split in two; `None` for socket paths and `memory://`.
+fn split_host_port(address: &str) -> Option<(&str, u16)> {
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, port) = rest.split_once("]:")?;
+        return Some((host, port.parse().ok()?));
+    }
+    let (host, port) = address.rsplit_once(':')?;
+    if host.is_empty() || host.contains(':') || host.contains('/') {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
+const DB_SYSTEM: TagValue = TagValue::Str(Cow::Borrowed("redis"));
+const PIPELINE_OPERATION: TagValue = TagValue::Str(Cow::Borrowed("PIPELINE"));
 
 /// How many times [`MonitoredRedisConnection::transaction`] retries when a watched key
 /// changed under it, before giving up.
@@ -53,9 +110,16 @@ pub struct MonitoredRedisConnection {
     core: Arc<ClientCore>,
     name: Arc<str>,
     span: SpanContext,
+    conns: Connections,
+    next_pipeline: Option<Arc<str>>,
+}
+
+/// The connections a handle holds, apart from its client core so that a command can borrow
+/// the core's instruments while it routes.
+#[derive(Default)]
+struct Connections {
     shared: Option<PooledConnection>,
     pinned: Option<Pinned>,
-    next_pipeline: Option<Arc<str>>,
 }
 
 /// An exclusive connection held by this handle, and why.
@@ -79,8 +143,7 @@ impl MonitoredRedisConnection {
             core,
             name,
             span,
-            shared: None,
-            pinned: None,
+            conns: Connections::default(),
             next_pipeline: None,
         }
     }
@@ -156,7 +219,7 @@ impl MonitoredRedisConnection {
     }
 
     async fn unwatch_if_pinned(&mut self) -> RedisResult<()> {
-        if self.pinned.as_ref().is_some_and(|p| p.watching) {
+        if self.conns.pinned.as_ref().is_some_and(|p| p.watching) {
             redis::cmd("UNWATCH").exec_async(&mut *self).await?;
         }
         Ok(())
@@ -166,28 +229,33 @@ impl MonitoredRedisConnection {
     pub(crate) fn name_next_pipeline(&mut self, span_name: Arc<str>) {
         self.next_pipeline = Some(span_name);
     }
+}
 
-    fn instruments(&self) -> &ClientInstruments {
-        &self.core.instruments
+/// The child span of a command, if anyone observes spans.
+fn command_span(
+    core: &ClientCore,
+    name: &Arc<str>,
+    parent: &SpanContext,
+    instruments: &CommandInstruments,
+) -> Option<Span> {
+    if !parent.is_observed() {
+        return None;
     }
+    let span_name = if **name == **core.instruments.client_name() {
+        instruments.span_name(name)
+    } else {
+        Arc::from(format!("{name}.{}", instruments.upper))
+    };
+    let mut span = parent.child(span_name, SpanKind::Client);
+    core.tag_span(&mut span, &instruments.operation_tag);
+    Some(span)
+}
 
-    /// The child span of a command, if anyone observes spans.
-    fn command_span(&self, instruments: &CommandInstruments) -> Option<crate::span::Span> {
-        if !self.span.is_observed() {
-            return None;
-        }
-        let name = if *self.name == **self.instruments().client_name() {
-            instruments.span_name(&self.name)
-        } else {
-            Arc::from(format!("{}.{}", self.name, instruments.upper))
-        };
-        let mut span = self.span.child(name, SpanKind::Client);
-        tag_database(&mut span, self.core.pool.as_ref());
-        span.set_tag("db.operation.name", instruments.upper.to_string());
-        Some(span)
-    }
-
-    async fn shared_connection(&mut self) -> RedisResult<&mut PooledConnection> {
+impl Connections {
+    async fn shared_connection(
+        &mut self,
+        pool: &dyn PoolBackend,
+    ) -> RedisResult<&mut PooledConnection> {
         if self.shared.as_ref().is_some_and(PooledConnection::is_stale) {
             // Poisoned through another handle, or the sentinels named a new primary.
             if let Some(mut conn) = self.shared.take() {
@@ -196,16 +264,16 @@ impl MonitoredRedisConnection {
         }
         let conn = match self.shared.take() {
             Some(conn) => conn,
-            None => self.core.pool.shared().await?,
+            None => pool.shared().await?,
         };
         Ok(self.shared.insert(conn))
     }
 
-    async fn pin(&mut self) -> RedisResult<&mut Pinned> {
+    async fn pin(&mut self, pool: &dyn PoolBackend) -> RedisResult<&mut Pinned> {
         let pinned = match self.pinned.take() {
             Some(pinned) => pinned,
             None => Pinned {
-                conn: self.core.pool.exclusive().await?,
+                conn: pool.exclusive().await?,
                 watching: false,
                 in_multi: false,
                 changed: false,
@@ -215,27 +283,27 @@ impl MonitoredRedisConnection {
     }
 
     /// Runs one command on the connection its class needs.
-    async fn route_command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+    async fn route_command(&mut self, pool: &dyn PoolBackend, cmd: &Cmd) -> RedisResult<Value> {
         let class = classify(cmd);
         if self.pinned.is_none() {
             match class {
                 CommandClass::Ordinary | CommandClass::EndsState => {
-                    let conn = self.shared_connection().await?;
-                    let result = conn.req_packed_command(cmd).await;
+                    let conn = self.shared_connection(pool).await?;
+                    let result = conn.command(cmd).await;
                     self.forget_broken_shared(&result);
                     return result;
                 }
                 CommandClass::Blocking { .. } => {
                     // A connection of its own for just this command; the guard closes it if
                     // the command is cancelled or times out.
-                    let mut conn = self.core.pool.exclusive().await?;
-                    return conn.req_packed_command(cmd).await;
+                    let mut conn = pool.exclusive().await?;
+                    return conn.command(cmd).await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {}
             }
         }
-        let pinned = self.pin().await?;
-        let result = pinned.conn.req_packed_command(cmd).await;
+        let pinned = self.pin(pool).await?;
+        let result = pinned.conn.command(cmd).await;
         let succeeded = result.is_ok();
         let upper = command_name(cmd).to_ascii_uppercase();
         match (class, upper.as_slice()) {
@@ -257,6 +325,7 @@ impl MonitoredRedisConnection {
 
     async fn route_pipeline(
         &mut self,
+        pool: &dyn PoolBackend,
         pipeline: &Pipeline,
         offset: usize,
         count: usize,
@@ -276,29 +345,23 @@ impl MonitoredRedisConnection {
             }
         }
         if let Some(pinned) = self.pinned.as_mut() {
-            let result = pinned
-                .conn
-                .req_packed_commands(pipeline, offset, count)
-                .await;
+            let result = pinned.conn.commands(pipeline, offset, count).await;
             if stateful {
                 pinned.changed = true;
             }
             return result;
         }
         if stateful {
-            let pinned = self.pin().await?;
+            let pinned = self.pin(pool).await?;
             pinned.changed = true;
-            return pinned
-                .conn
-                .req_packed_commands(pipeline, offset, count)
-                .await;
+            return pinned.conn.commands(pipeline, offset, count).await;
         }
         if blocking {
-            let mut conn = self.core.pool.exclusive().await?;
-            return conn.req_packed_commands(pipeline, offset, count).await;
+            let mut conn = pool.exclusive().await?;
+            return conn.commands(pipeline, offset, count).await;
         }
-        let conn = self.shared_connection().await?;
-        let result = conn.req_packed_commands(pipeline, offset, count).await;
+        let conn = self.shared_connection(pool).await?;
+        let result = conn.commands(pipeline, offset, count).await;
         self.forget_broken_shared(&result);
         result
     }
@@ -325,43 +388,12 @@ impl MonitoredRedisConnection {
 
 impl Drop for MonitoredRedisConnection {
     fn drop(&mut self) {
-        if let Some(mut pinned) = self.pinned.take() {
+        if let Some(mut pinned) = self.conns.pinned.take() {
             if pinned.needed() {
                 pinned.conn.discard();
             }
         }
     }
-}
-
-/// The OpenTelemetry database tags of a command or pipeline span: the system (under both
-/// the current `db.system.name` and the older `db.system`), the db index as `db.namespace`,
-/// and the server as `server.address` (host or socket path, never credentials) and
-/// `server.port`.
-fn tag_database(span: &mut crate::span::Span, pool: &dyn PoolBackend) {
-    span.set_tag("db.system.name", "redis");
-    span.set_tag("db.system", "redis");
-    span.set_tag("db.namespace", pool.database().to_string());
-    let address = pool.address();
-    match split_host_port(&address) {
-        Some((host, port)) => {
-            span.set_tag("server.address", host.to_string());
-            span.set_tag("server.port", i64::from(port));
-        }
-        None => span.set_tag("server.address", address),
-    }
-}
-
-/// `host:port` or `[v6 host]:port` split in two; `None` for socket paths and `memory://`.
-fn split_host_port(address: &str) -> Option<(&str, u16)> {
-    if let Some(rest) = address.strip_prefix('[') {
-        let (host, port) = rest.split_once("]:")?;
-        return Some((host, port.parse().ok()?));
-    }
-    let (host, port) = address.rsplit_once(':')?;
-    if host.is_empty() || host.contains(':') || host.contains('/') {
-        return None;
-    }
-    Some((host, port.parse().ok()?))
 }
 
 /// A reply that may carry Redis error replies inside it: the `redis` crate hands error
@@ -391,25 +423,30 @@ impl Reply for Vec<Value> {
 /// error reply counts as a failure, as the caller will see it as one.
 async fn measured<T: Reply>(
     instruments: &CommandInstruments,
-    mut span: Option<crate::span::Span>,
+    mut span: Option<Span>,
     run: impl std::future::Future<Output = RedisResult<T>>,
 ) -> RedisResult<T> {
     let active = instruments.start();
-    let started = Instant::now();
+    // One clock reading serves the span and the latency metric, at each end.
+    let started = span.as_ref().map_or_else(Instant::now, Span::started);
     let mut outcome = Outcome {
         instruments,
         started,
         recorded: false,
     };
     let result = run.await;
+    let ended = Instant::now();
     let server_error = result.as_ref().ok().and_then(Reply::server_error);
-    outcome.record(result.is_ok() && server_error.is_none());
+    outcome.record(
+        result.is_ok() && server_error.is_none(),
+        ended.saturating_duration_since(started),
+    );
     drop(active);
     if let Some(span) = span.take() {
         match (&result, server_error) {
-            (Err(err), _) => span.finish_with_error(err),
-            (Ok(_), Some(err)) => span.finish_with_error(&RedisError::from(err.clone())),
-            (Ok(_), None) => span.finish(),
+            (Err(err), _) => span.finish_at(ended, Some(err)),
+            (Ok(_), Some(err)) => span.finish_at(ended, Some(&RedisError::from(err.clone()))),
+            (Ok(_), None) => span.finish_at(ended, None),
         }
     }
     result
@@ -423,9 +460,9 @@ struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
-    fn record(&mut self, success: bool) {
+    fn record(&mut self, success: bool, latency: std::time::Duration) {
         self.recorded = true;
-        self.instruments.record(success, self.started.elapsed());
+        self.instruments.record(success, latency);
     }
 }
 
@@ -440,9 +477,22 @@ impl Drop for Outcome<'_> {
 impl ConnectionLike for MonitoredRedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let instruments = self.instruments().command(command_name(cmd));
-            let span = self.command_span(&instruments);
-            measured(&instruments, span, self.route_command(cmd)).await
+            let MonitoredRedisConnection {
+                core,
+                name,
+                span,
+                conns,
+                ..
+            } = self;
+            let core: &ClientCore = core;
+            let instruments = core.instruments.command(command_name(cmd));
+            let span = command_span(core, name, span, &instruments);
+            measured(
+                &instruments,
+                span,
+                conns.route_command(core.pool.as_ref(), cmd),
+            )
+            .await
         })
     }
 
@@ -453,21 +503,27 @@ impl ConnectionLike for MonitoredRedisConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let instruments = self.instruments().pipeline().clone();
-            let span_name = self.next_pipeline.take();
-            let span = self.span.is_observed().then(|| {
-                let name =
-                    span_name.unwrap_or_else(|| Arc::from(format!("{}.pipeline", self.name)));
-                let mut span = self.span.child(name, SpanKind::Client);
-                tag_database(&mut span, self.core.pool.as_ref());
-                span.set_tag("db.operation.name", "PIPELINE");
+            let MonitoredRedisConnection {
+                core,
+                name,
+                span: parent,
+                conns,
+                next_pipeline,
+            } = self;
+            let core: &ClientCore = core;
+            let instruments = core.instruments.pipeline();
+            let span_name = next_pipeline.take();
+            let span = parent.is_observed().then(|| {
+                let span_name = span_name.unwrap_or_else(|| Arc::from(format!("{name}.pipeline")));
+                let mut span = parent.child(span_name, SpanKind::Client);
+                core.tag_span(&mut span, &PIPELINE_OPERATION);
                 span.set_tag("db.operation.batch.size", pipeline.len() as i64);
                 span
             });
             measured(
-                &instruments,
+                instruments,
                 span,
-                self.route_pipeline(pipeline, offset, count),
+                conns.route_pipeline(core.pool.as_ref(), pipeline, offset, count),
             )
             .await
         })
@@ -485,7 +541,7 @@ impl fmt::Debug for MonitoredRedisConnection {
             .field("address", &self.core.pool.address())
             .field("db", &self.core.pool.database())
             .field("span", &self.span)
-            .field("pinned", &self.pinned.is_some())
+            .field("pinned", &self.conns.pinned.is_some())
             .finish()
     }
 }

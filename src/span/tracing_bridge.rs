@@ -35,10 +35,31 @@ use super::{SpanInfo, SpanKind, SpanObserver, SpanRecorder, TagValue};
 #[derive(Debug, Default)]
 pub struct TracingObserver {
     // The tracing span of every open server or local span, so children can hang under it.
-    parents: Arc<Mutex<HashMap<u64, tracing::Span>>>,
+    parents: Parents,
 }
 
-type Parents = Arc<Mutex<HashMap<u64, tracing::Span>>>;
+/// The open parent spans by id, in shards so that requests served on different cores rarely
+/// take the same lock (every command span looks its parent up).
+#[derive(Debug, Default)]
+struct ParentShards([Shard; SHARDS]);
+
+const SHARDS: usize = 16;
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<HashMap<u64, tracing::Span>>);
+
+impl ParentShards {
+    fn shard(&self, span_id: u64) -> std::sync::MutexGuard<'_, HashMap<u64, tracing::Span>> {
+        // Span ids are random: their low bits spread requests evenly.
+        self.0[(span_id % SHARDS as u64) as usize]
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type Parents = Arc<ParentShards>;
 
 impl TracingObserver {
     /// A new observer.
@@ -56,20 +77,19 @@ struct TracingRecorder {
 
 impl SpanObserver for TracingObserver {
     fn on_start(&self, info: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>> {
-        let parent = info.parent_id.and_then(|p| {
-            self.parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(&p)
-                .cloned()
-        });
+        // The lock is held while the span is made, so the parent stays open meanwhile and
+        // its handle need not be cloned (a clone and a close in the subscriber, per span).
+        let parent_shard = info.parent_id.map(|p| (p, self.parents.shard(p)));
+        let parent = parent_shard
+            .as_ref()
+            .and_then(|(p, shard)| shard.get(p)?.id());
         let kind = match info.kind {
             SpanKind::Server => "server",
             SpanKind::Client => "client",
             SpanKind::Local => "internal",
         };
         let span = tracing::info_span!(
-            parent: parent.as_ref().and_then(|p| p.id()),
+            parent: parent,
             "baseplate.span",
             otel.name = info.name,
             otel.kind = kind,
@@ -90,10 +110,10 @@ impl SpanObserver for TracingObserver {
             http.response.status_code = Empty,
             error.message = Empty,
         );
+        drop(parent_shard);
         let parents = (info.kind != SpanKind::Client).then(|| {
             self.parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .shard(info.span_id)
                 .insert(info.span_id, span.clone());
             self.parents.clone()
         });
@@ -102,6 +122,34 @@ impl SpanObserver for TracingObserver {
             span_id: info.span_id,
             parents,
         }))
+    }
+}
+
+/// A tag's value, borrowed in a form `tracing` can record.
+enum Primitive<'a> {
+    Str(&'a str),
+    Int(i64),
+    Bool(bool),
+    Float(f64),
+}
+
+impl<'a> Primitive<'a> {
+    fn of(value: &'a TagValue) -> Self {
+        match value {
+            TagValue::Str(s) => Primitive::Str(s),
+            TagValue::Int(i) => Primitive::Int(*i),
+            TagValue::Bool(b) => Primitive::Bool(*b),
+            TagValue::Float(x) => Primitive::Float(*x),
+        }
+    }
+
+    fn as_value(&self) -> &dyn tracing::Value {
+        match self {
+            Primitive::Str(s) => s,
+            Primitive::Int(i) => i,
+            Primitive::Bool(b) => b,
+            Primitive::Float(x) => x,
+        }
     }
 }
 
@@ -115,6 +163,35 @@ impl SpanRecorder for TracingRecorder {
         };
     }
 
+    /// Records the tags this observer's spans have fields for in one call to the
+    /// subscriber (each call costs a dispatch and, in `fmt`, a formatting pass); others are
+    /// recorded one by one.
+    fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
+        const BATCH: usize = 5;
+        let fields = self.span.metadata().map(|m| m.fields());
+        let (Some(fields), Some(any_field)) = (fields, fields.and_then(|f| f.iter().next())) else {
+            return;
+        };
+        let mut batch: [(Option<tracing::field::Field>, Primitive<'_>); BATCH] =
+            std::array::from_fn(|_| (None, Primitive::Bool(false)));
+        let mut batched = 0;
+        for (key, value) in tags {
+            match fields.field(key) {
+                Some(field) if batched < BATCH => {
+                    batch[batched] = (Some(field), Primitive::of(value));
+                    batched += 1;
+                }
+                _ => self.on_tag(key, value),
+            }
+        }
+        let entries: [(&tracing::field::Field, Option<&dyn tracing::Value>); BATCH] =
+            std::array::from_fn(|i| match &batch[i] {
+                (Some(field), value) => (field, Some(value.as_value())),
+                (None, _) => (&any_field, None),
+            });
+        self.span.record_all(&fields.value_set(&entries));
+    }
+
     fn on_finish(self: Box<Self>, _duration: Duration, error: Option<&dyn std::error::Error>) {
         if let Some(error) = error {
             self.span.record("otel.status_code", "ERROR");
@@ -122,10 +199,7 @@ impl SpanRecorder for TracingRecorder {
                 .record("error.message", tracing::field::display(error));
         }
         if let Some(parents) = &self.parents {
-            parents
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&self.span_id);
+            parents.shard(self.span_id).remove(&self.span_id);
         }
     }
 }

@@ -1,0 +1,1167 @@
+//! Load generator: what an instrumented, pooled client costs next to a raw `redis-rs`
+//! multiplexed connection, measured side by side in one run.
+//!
+//! ```sh
+//! cargo run --release --example loadgen                       # table + ratio lines
+//! cargo run --release --example loadgen -- --chart benchmarks.png --markdown BENCHMARKS.md
+//! cargo run --release --example loadgen -- --secs 1 --rounds 1 --tasks 1,64
+//! ```
+//!
+//! It starts a private `redis-server` on a free loopback port (or uses `REDIS_URL`) and
+//! measures, at each concurrency (tasks) and for GET, SET and a 100-command pipeline:
+//!
+//! - `raw`: one shared redis-rs `MultiplexedConnection`, cloned into every task;
+//! - `noop`: our client (mobc pool, shared multiplexed connection) with the no-op sink and no
+//!   span observer;
+//! - `full`: our client fully instrumented: `FacadeSink::global()` with a Prometheus recorder
+//!   installed, and the `TracingObserver` under a `tracing` subscriber that builds every span
+//!   (INFO level) and exports nothing (the registry; `--fmt-subscriber`: `fmt` writing to
+//!   `std::io::sink`);
+//! - `exclusive`: our pool with an exclusive checkout per command (what a classic pool does),
+//!   no instrumentation;
+//! - `redis-benchmark` at the same concurrency, when it is on PATH.
+//!
+//! Cells run interleaved (raw, noop, full, exclusive, rotated each round) and the whole set
+//! is repeated `--rounds` times; a mode's ratio is the median of its per-round ratios to the
+//! raw cell of the same round. Output: a table, and lines `ratio <mode> <tasks> <op> <value>`.
+//!
+//! Each task of `noop`/`full` works as a request handler would: it opens a request (server
+//! span + handle from the request context) every 100 commands and runs them on that handle.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baseplate_redis::config::RawConfig;
+use baseplate_redis::pool::PoolBackend;
+use baseplate_redis::sink::{FacadeSink, NoopSink};
+use baseplate_redis::span::TracingObserver;
+use baseplate_redis::{pool_from_config, Baseplate, RedisContextFactory};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, Pipeline, Value};
+
+/// Commands per request for the client modes, and per pipeline.
+const REQUEST_COMMANDS: usize = 100;
+const PIPELINE_COMMANDS: usize = 100;
+const VALUE_SIZE: usize = 100;
+const CLIENT: &str = "bench";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Mode {
+    Raw,
+    Noop,
+    Full,
+    Exclusive,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Raw => "raw",
+            Mode::Noop => "noop",
+            Mode::Full => "full",
+            Mode::Exclusive => "exclusive",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Mode::Raw => "redis-rs, one shared MultiplexedConnection",
+            Mode::Noop => "baseplate-redis, no-op sink, no observer",
+            Mode::Full => "baseplate-redis, Prometheus + tracing spans",
+            Mode::Exclusive => "baseplate-redis pool, exclusive checkout per command",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    Get,
+    Set,
+    Pipeline,
+}
+
+impl Op {
+    const ALL: [Op; 3] = [Op::Get, Op::Set, Op::Pipeline];
+
+    fn name(self) -> &'static str {
+        match self {
+            Op::Get => "get",
+            Op::Set => "set",
+            Op::Pipeline => "pipe100",
+        }
+    }
+}
+
+struct Args {
+    secs: f64,
+    rounds: usize,
+    tasks: Vec<usize>,
+    ops: Vec<Op>,
+    modes: Option<Vec<Mode>>,
+    max_connections: u32,
+    exclusive: bool,
+    benchmark: bool,
+    fmt_subscriber: bool,
+    chart: Option<PathBuf>,
+    markdown: Option<PathBuf>,
+}
+
+const USAGE: &str =
+    "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
+               [--modes noop,full,exclusive] [--max-connections N]
+               [--no-exclusive] [--no-redis-benchmark] [--fmt-subscriber]
+               [--chart FILE.png] [--markdown FILE.md]
+env: REDIS_URL (default: a private redis-server), LOADGEN_SECS, LOADGEN_ROUNDS";
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let env_num = |name: &str| std::env::var(name).ok();
+        let mut args = Args {
+            secs: env_num("LOADGEN_SECS").map_or(Ok(0.5), |v| parse_num(&v, "LOADGEN_SECS"))?,
+            rounds: env_num("LOADGEN_ROUNDS").map_or(Ok(7), |v| parse_num(&v, "LOADGEN_ROUNDS"))?,
+            tasks: vec![1, 16, 64],
+            ops: Op::ALL.to_vec(),
+            modes: None,
+            max_connections: 50,
+            exclusive: true,
+            benchmark: true,
+            fmt_subscriber: false,
+            chart: None,
+            markdown: None,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            let mut value = || {
+                it.next()
+                    .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+            };
+            match flag.as_str() {
+                "--secs" => args.secs = parse_num(&value()?, "--secs")?,
+                "--rounds" => args.rounds = parse_num(&value()?, "--rounds")?,
+                "--tasks" => {
+                    args.tasks = value()?
+                        .split(',')
+                        .map(|t| parse_num(t, "--tasks"))
+                        .collect::<Result<_, _>>()?
+                }
+                "--ops" => {
+                    args.ops = value()?
+                        .split(',')
+                        .map(|name| {
+                            Op::ALL
+                                .into_iter()
+                                .find(|op| op.name() == name)
+                                .ok_or_else(|| {
+                                    format!("--ops: unknown op {name:?} (get, set, pipe100)")
+                                })
+                        })
+                        .collect::<Result<_, _>>()?
+                }
+                "--modes" => {
+                    args.modes = Some(
+                        value()?
+                            .split(',')
+                            .map(|name| {
+                                [Mode::Noop, Mode::Full, Mode::Exclusive]
+                                    .into_iter()
+                                    .find(|m| m.name() == name)
+                                    .ok_or_else(|| {
+                                        format!(
+                                        "--modes: unknown mode {name:?} (noop, full, exclusive)"
+                                    )
+                                    })
+                            })
+                            .collect::<Result<_, _>>()?,
+                    )
+                }
+                "--max-connections" => {
+                    args.max_connections = parse_num(&value()?, "--max-connections")?
+                }
+                "--no-exclusive" => args.exclusive = false,
+                "--no-redis-benchmark" => args.benchmark = false,
+                "--fmt-subscriber" => args.fmt_subscriber = true,
+                "--chart" => args.chart = Some(value()?.into()),
+                "--markdown" => args.markdown = Some(value()?.into()),
+                "--help" | "-h" => return Err(USAGE.to_string()),
+                other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+            }
+        }
+        if args.secs.is_nan()
+            || args.secs <= 0.0
+            || args.rounds == 0
+            || args.tasks.contains(&0)
+            || args.ops.is_empty()
+        {
+            return Err(format!(
+                "--secs, --rounds and --tasks must be positive\n{USAGE}"
+            ));
+        }
+        Ok(args)
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(s: &str, what: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("{what}: {s:?} is not a valid number"))
+}
+
+/// What one cell (mode × tasks × op, one round) measured.
+#[derive(Debug, Clone, Copy)]
+struct Cell {
+    ops_per_sec: f64,
+    p50: Duration,
+    p99: Duration,
+    /// CPU time this process spent per op (all threads), when the OS tells.
+    cpu_per_op: Option<Duration>,
+}
+
+/// The contenders, built once and reused by every cell.
+struct Contenders {
+    client: redis::Client,
+    raw: MultiplexedConnection,
+    noop: RedisContextFactory,
+    noop_pool: Arc<dyn PoolBackend>,
+    full: Arc<Baseplate>,
+    full_pool: Arc<dyn PoolBackend>,
+    exclusive_pool: Arc<dyn PoolBackend>,
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("loadgen: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let args = Args::parse()?;
+    let (_server, url, port) = match std::env::var("REDIS_URL") {
+        Ok(url) => {
+            let port = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.port())
+                .unwrap_or(6379);
+            (None, url, port)
+        }
+        Err(_) => {
+            let server = support::RedisServer::start()?;
+            let (url, port) = (server.url(), server.port());
+            (Some(server), url, port)
+        }
+    };
+    install_observability(args.fmt_subscriber)?;
+    let mut contenders = Contenders::build(&url, args.max_connections).await?;
+    prepare_keys(&contenders.raw).await?;
+
+    let mut modes = vec![Mode::Raw, Mode::Noop, Mode::Full];
+    if args.exclusive {
+        modes.push(Mode::Exclusive);
+    }
+    modes.retain(|m| *m == Mode::Raw || args.modes.as_ref().is_none_or(|only| only.contains(m)));
+    let cells_total = args.rounds * args.tasks.len() * args.ops.len() * modes.len();
+    eprintln!(
+        "loadgen: {cells_total} cells of {} s ({} rounds × tasks {:?} × {} ops × {} modes)",
+        args.secs,
+        args.rounds,
+        args.tasks,
+        args.ops.len(),
+        modes.len()
+    );
+    let mut results: BTreeMap<(Mode, usize, Op), Vec<Cell>> = BTreeMap::new();
+    let mut ratios: BTreeMap<(Mode, usize, Op), Vec<f64>> = BTreeMap::new();
+    let mut sockets: BTreeMap<Mode, u32> = BTreeMap::new();
+    let mut benchmark: BTreeMap<(usize, Op), Vec<f64>> = BTreeMap::new();
+    let redis_benchmark = args.benchmark && redis_benchmark_present();
+    let duration = Duration::from_secs_f64(args.secs);
+    for round in 0..args.rounds {
+        for &tasks in &args.tasks {
+            for &op in &args.ops {
+                let mut order = modes.clone();
+                order.rotate_left(round % modes.len());
+                let mut this_round = BTreeMap::new();
+                for &mode in &order {
+                    let (cell, peak) = match contenders.run_cell(mode, tasks, op, duration).await {
+                        Ok(measured) => measured,
+                        Err(e) => {
+                            // Once, the server closed a socket mid-run on this shared machine:
+                            // say so, reconnect the raw connection (our pools recover by
+                            // themselves) and measure the cell again.
+                            eprintln!(
+                                "loadgen: {} {tasks} {}: {e}; retrying",
+                                mode.name(),
+                                op.name()
+                            );
+                            contenders.reconnect_raw().await?;
+                            contenders.run_cell(mode, tasks, op, duration).await?
+                        }
+                    };
+                    if let Some(peak) = peak {
+                        let max = sockets.entry(mode).or_default();
+                        *max = (*max).max(peak);
+                    }
+                    eprintln!(
+                        "  round {} {:>3} tasks {:<8} {:<9} {:>10.0} ops/s  p50 {:>7.1} µs  p99 {:>7.1} µs  cpu {:>6.2} µs/op",
+                        round + 1,
+                        tasks,
+                        op.name(),
+                        mode.name(),
+                        cell.ops_per_sec,
+                        micros(cell.p50),
+                        micros(cell.p99),
+                        cell.cpu_per_op.map_or(f64::NAN, micros),
+                    );
+                    this_round.insert(mode, cell);
+                    results.entry((mode, tasks, op)).or_default().push(cell);
+                }
+                let raw = this_round[&Mode::Raw].ops_per_sec;
+                for (&mode, cell) in &this_round {
+                    ratios
+                        .entry((mode, tasks, op))
+                        .or_default()
+                        .push(cell.ops_per_sec / raw);
+                }
+                if redis_benchmark {
+                    let total = (raw * args.secs).max(1000.0) as u64;
+                    match run_redis_benchmark(port, tasks, op, total) {
+                        Ok(ops) => {
+                            eprintln!(
+                                "  round {} {:>3} tasks {:<8} redis-benchmark {:>10.0} ops/s",
+                                round + 1,
+                                tasks,
+                                op.name(),
+                                ops
+                            );
+                            benchmark.entry((tasks, op)).or_default().push(ops / raw)
+                        }
+                        Err(e) => eprintln!("loadgen: redis-benchmark failed: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    let max_sockets = args.max_connections;
+    let report = Report {
+        args: &args,
+        modes: &modes,
+        results: &results,
+        ratios: &ratios,
+        benchmark: &benchmark,
+        sockets: &sockets,
+    };
+    print!("{}", report.table());
+    for ((mode, tasks, op), values) in &ratios {
+        if *mode != Mode::Raw {
+            println!(
+                "ratio {} {tasks} {} {:.3}",
+                mode.name(),
+                op.name(),
+                median(values)
+            );
+        }
+    }
+    for ((tasks, op), values) in &benchmark {
+        println!(
+            "ratio redis-benchmark {tasks} {} {:.3}",
+            op.name(),
+            median(values)
+        );
+    }
+    for (mode, peak) in &sockets {
+        println!(
+            "sockets {} {peak} max_connections {max_sockets}",
+            mode.name()
+        );
+    }
+    if let Some(path) = &args.chart {
+        chart::draw(path, &report)?;
+        eprintln!("loadgen: wrote {}", path.display());
+    }
+    if let Some(path) = &args.markdown {
+        let chart_name = args
+            .chart
+            .as_ref()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        std::fs::write(path, report.markdown(chart_name.as_deref()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("loadgen: wrote {}", path.display());
+    }
+    if sockets.values().any(|&peak| peak > max_sockets) {
+        return Err(format!(
+            "more than max_connections ({max_sockets}) sockets were open"
+        ));
+    }
+    Ok(())
+}
+
+/// The "fully instrumented" environment: a Prometheus recorder as the global `metrics`
+/// recorder, and a `tracing` subscriber that enables (and so builds) every INFO span but
+/// exports nothing: the registry (spans are created, stored and closed), or with
+/// `--fmt-subscriber` the `fmt` subscriber writing to `std::io::sink` (it also formats every
+/// span's fields into a string).
+fn install_observability(fmt: bool) -> Result<(), String> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
+    let installed = if fmt {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(std::io::sink)
+            .try_init()
+            .map_err(|e| e.to_string())
+    } else {
+        tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .try_init()
+            .map_err(|e| e.to_string())
+    };
+    installed.map_err(|e| format!("cannot install the tracing subscriber: {e}"))
+}
+
+impl Contenders {
+    async fn build(url: &str, max_connections: u32) -> Result<Contenders, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+        let raw = connect_raw(&client)
+            .await
+            .map_err(|e| format!("cannot connect to {url}: {e}"))?;
+        // Built from configuration keys, as a service would.
+        let pool = |_: &str| -> Result<Arc<dyn PoolBackend>, String> {
+            let max = max_connections.to_string();
+            let config = RawConfig::from_pairs([
+                ("bench.url", url),
+                ("bench.max_connections", max.as_str()),
+            ]);
+            pool_from_config(&config, "bench.").map_err(|e| e.to_string())
+        };
+        let noop_pool = pool("noop")?;
+        let noop = RedisContextFactory::with_options(noop_pool.clone(), CLIENT, Arc::new(NoopSink));
+        let full_pool = pool("full")?;
+        let mut baseplate =
+            Baseplate::new(RawConfig::new()).with_metrics_sink(Arc::new(FacadeSink::global()));
+        baseplate.register(Arc::new(TracingObserver::new()));
+        let full = RedisContextFactory::with_options(
+            full_pool.clone(),
+            CLIENT,
+            baseplate.metrics_sink().clone(),
+        );
+        baseplate.add_to_context(CLIENT, Arc::new(full));
+        Ok(Contenders {
+            client,
+            raw,
+            noop,
+            noop_pool,
+            full: Arc::new(baseplate),
+            full_pool,
+            exclusive_pool: pool("exclusive")?,
+        })
+    }
+
+    async fn reconnect_raw(&mut self) -> Result<(), String> {
+        self.raw = connect_raw(&self.client)
+            .await
+            .map_err(|e| format!("cannot reconnect: {e}"))?;
+        Ok(())
+    }
+
+    fn pool(&self, mode: Mode) -> Option<&Arc<dyn PoolBackend>> {
+        match mode {
+            Mode::Raw => None,
+            Mode::Noop => Some(&self.noop_pool),
+            Mode::Full => Some(&self.full_pool),
+            Mode::Exclusive => Some(&self.exclusive_pool),
+        }
+    }
+
+    /// Runs `tasks` tasks doing `op` for `duration`; returns the cell and, for our modes, the
+    /// most sockets the pool had open meanwhile.
+    async fn run_cell(
+        &self,
+        mode: Mode,
+        tasks: usize,
+        op: Op,
+        duration: Duration,
+    ) -> Result<(Cell, Option<u32>), String> {
+        let start = Arc::new(tokio::sync::Barrier::new(tasks + 1));
+        let mut handles = Vec::with_capacity(tasks);
+        for task in 0..tasks {
+            let worker = Worker::new(task, op);
+            let start = start.clone();
+            let target = match mode {
+                Mode::Raw => Target::Raw(self.raw.clone()),
+                Mode::Noop => Target::Noop(self.noop.clone()),
+                Mode::Full => Target::Full(self.full.clone()),
+                Mode::Exclusive => Target::Exclusive(self.exclusive_pool.clone()),
+            };
+            handles.push(tokio::spawn(async move {
+                worker.run(target, &start, duration).await
+            }));
+        }
+        // Sample the pool's open sockets while the cell runs.
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU32::new(0));
+        let sampler = self.pool(mode).cloned().map(|pool| {
+            let (stop, peak) = (stop.clone(), peak.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    peak.fetch_max(pool.state().open, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                peak.fetch_max(pool.state().open, Ordering::Relaxed);
+            })
+        });
+        start.wait().await;
+        let began = Instant::now();
+        let cpu_before = process_cpu();
+        let mut latencies = Vec::new();
+        let mut ops = 0u64;
+        for handle in handles {
+            let done = handle
+                .await
+                .map_err(|e| format!("a task panicked: {e}"))??;
+            ops += done.len() as u64;
+            latencies.extend(done);
+        }
+        let elapsed = began.elapsed();
+        let cpu = process_cpu()
+            .zip(cpu_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        stop.store(true, Ordering::Relaxed);
+        let peak = match sampler {
+            Some(sampler) => {
+                let _ = sampler.await;
+                Some(peak.load(Ordering::Relaxed))
+            }
+            None => None,
+        };
+        latencies.sort_unstable();
+        let pick = |q: f64| {
+            let i = ((latencies.len() as f64 - 1.0) * q).round() as usize;
+            Duration::from_nanos(latencies.get(i).copied().unwrap_or(0))
+        };
+        Ok((
+            Cell {
+                ops_per_sec: ops as f64 / elapsed.as_secs_f64(),
+                p50: pick(0.50),
+                p99: pick(0.99),
+                cpu_per_op: cpu.map(|cpu| cpu / (ops.max(1) as u32)),
+            },
+            peak,
+        ))
+    }
+}
+
+/// Like our pool's: no redis-rs response timeout (ours applies `socket_timeout` itself, and
+/// none is configured here).
+fn raw_config() -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(None)
+        .set_response_timeout(None)
+}
+
+/// Connects from a runtime task, as the pool does (it connects inside the first caller's
+/// task): where redis-rs spawns the connection's driver task then matches.
+async fn connect_raw(client: &redis::Client) -> Result<MultiplexedConnection, String> {
+    let client = client.clone();
+    tokio::spawn(async move {
+        client
+            .get_multiplexed_async_connection_with_config(&raw_config())
+            .await
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
+}
+
+/// What a task sends its commands through.
+enum Target {
+    Raw(MultiplexedConnection),
+    Noop(RedisContextFactory),
+    Full(Arc<Baseplate>),
+    Exclusive(Arc<dyn PoolBackend>),
+}
+
+/// One task: its key, value and pipeline, built before the clock starts.
+struct Worker {
+    op: Op,
+    key: String,
+    value: Vec<u8>,
+    pipeline: Pipeline,
+}
+
+impl Worker {
+    fn new(task: usize, op: Op) -> Worker {
+        let key = format!("loadgen:{task}");
+        let value = vec![b'x'; VALUE_SIZE];
+        let mut pipeline = redis::pipe();
+        for i in 0..PIPELINE_COMMANDS {
+            pipeline
+                .cmd("SET")
+                .arg(format!("loadgen:{task}:{i}"))
+                .arg(&value)
+                .ignore();
+        }
+        Worker {
+            op,
+            key,
+            value,
+            pipeline,
+        }
+    }
+
+    async fn one(&self, conn: &mut impl ConnectionLike) -> Result<(), String> {
+        let result = match self.op {
+            Op::Get => redis::cmd("GET")
+                .arg(&self.key)
+                .query_async::<Value>(conn)
+                .await
+                .map(drop),
+            Op::Set => {
+                redis::cmd("SET")
+                    .arg(&self.key)
+                    .arg(&self.value)
+                    .exec_async(conn)
+                    .await
+            }
+            Op::Pipeline => self.pipeline.exec_async(conn).await,
+        };
+        result.map_err(|e| format!("{} failed: {e}", self.op.name()))
+    }
+
+    /// Runs commands until `duration` after the start signal; returns each one's latency in
+    /// nanoseconds. A few commands before the signal warm the connection and caches up.
+    async fn run(
+        self,
+        target: Target,
+        start: &tokio::sync::Barrier,
+        duration: Duration,
+    ) -> Result<Vec<u64>, String> {
+        let mut latencies = Vec::with_capacity(1 << 14);
+        let mut warmup = 10;
+        let mut deadline = None;
+        let timed = |started: Instant, latencies: &mut Vec<u64>| {
+            latencies.push(started.elapsed().as_nanos() as u64);
+        };
+        let gate = async |warmup: &mut usize, deadline: &mut Option<Instant>| -> bool {
+            if *warmup > 0 {
+                *warmup -= 1;
+                if *warmup == 0 {
+                    start.wait().await;
+                    *deadline = Some(Instant::now() + duration);
+                }
+                return true;
+            }
+            deadline.is_some_and(|d| Instant::now() < d)
+        };
+        match target {
+            Target::Raw(mut conn) => {
+                while gate(&mut warmup, &mut deadline).await {
+                    let t = Instant::now();
+                    self.one(&mut conn).await?;
+                    if deadline.is_some() {
+                        timed(t, &mut latencies);
+                    }
+                }
+            }
+            Target::Noop(factory) => 'outer: loop {
+                let mut conn = factory.connection();
+                for _ in 0..REQUEST_COMMANDS {
+                    if !gate(&mut warmup, &mut deadline).await {
+                        break 'outer;
+                    }
+                    let t = Instant::now();
+                    self.one(&mut conn).await?;
+                    if deadline.is_some() {
+                        timed(t, &mut latencies);
+                    }
+                }
+            },
+            Target::Full(baseplate) => 'outer: loop {
+                let mut context = baseplate.make_context_object();
+                let span = baseplate.make_server_span(&mut context, "loadgen", None);
+                let mut conn = context.redis(CLIENT).map_err(|e| e.to_string())?;
+                for _ in 0..REQUEST_COMMANDS {
+                    if !gate(&mut warmup, &mut deadline).await {
+                        span.finish();
+                        break 'outer;
+                    }
+                    let t = Instant::now();
+                    self.one(&mut conn).await?;
+                    if deadline.is_some() {
+                        timed(t, &mut latencies);
+                    }
+                }
+                span.finish();
+            },
+            Target::Exclusive(pool) => {
+                while gate(&mut warmup, &mut deadline).await {
+                    let t = Instant::now();
+                    let mut conn = pool.exclusive().await.map_err(|e| e.to_string())?;
+                    self.one(&mut conn).await?;
+                    drop(conn);
+                    if deadline.is_some() {
+                        timed(t, &mut latencies);
+                    }
+                }
+            }
+        }
+        Ok(latencies)
+    }
+}
+
+async fn prepare_keys(conn: &MultiplexedConnection) -> Result<(), String> {
+    let mut conn = conn.clone();
+    let mut pipe = redis::pipe();
+    for task in 0..1024 {
+        pipe.set(format!("loadgen:{task}"), vec![b'x'; VALUE_SIZE])
+            .ignore();
+    }
+    pipe.exec_async(&mut conn)
+        .await
+        .map_err(|e| format!("cannot prepare keys: {e}"))
+}
+
+/// CPU time used so far by every thread of this process (Linux: from `schedstat`, in ns).
+fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
+
+fn redis_benchmark_present() -> bool {
+    Command::new("redis-benchmark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs `redis-benchmark` with `tasks` clients; returns ops/s in the unit of `op` (pipelines
+/// per second for the pipeline).
+fn run_redis_benchmark(port: u16, tasks: usize, op: Op, total: u64) -> Result<f64, String> {
+    let mut cmd = Command::new("redis-benchmark");
+    cmd.args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", &tasks.to_string(), "-d", &VALUE_SIZE.to_string()])
+        .args(["--csv", "-q"]);
+    let (test, per_op) = match op {
+        Op::Get => ("get", 1),
+        Op::Set => ("set", 1),
+        Op::Pipeline => ("set", PIPELINE_COMMANDS as u64),
+    };
+    cmd.args(["-t", test, "-n", &(total * per_op).to_string()]);
+    if per_op > 1 {
+        cmd.args(["-P", &per_op.to_string()]);
+    }
+    let output = cmd.output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let rps = stdout
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+            (fields.len() > 1 && fields[0].eq_ignore_ascii_case(test))
+                .then(|| fields[1].parse::<f64>().ok())
+                .flatten()
+        })
+        .next()
+        .ok_or_else(|| format!("no {test} result in its output: {stdout}"))?;
+    Ok(rps / per_op as f64)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
+}
+
+fn median_duration(values: impl Iterator<Item = Duration>) -> Duration {
+    let mut sorted: Vec<Duration> = values.collect();
+    sorted.sort();
+    sorted.get(sorted.len() / 2).copied().unwrap_or_default()
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Everything measured, ready to print.
+struct Report<'a> {
+    args: &'a Args,
+    modes: &'a [Mode],
+    results: &'a BTreeMap<(Mode, usize, Op), Vec<Cell>>,
+    ratios: &'a BTreeMap<(Mode, usize, Op), Vec<f64>>,
+    benchmark: &'a BTreeMap<(usize, Op), Vec<f64>>,
+    sockets: &'a BTreeMap<Mode, u32>,
+}
+
+impl Report<'_> {
+    /// Median ops/s, p50, p99 of a mode's cell over the rounds.
+    fn summary(&self, mode: Mode, tasks: usize, op: Op) -> Option<Cell> {
+        let cells = self.results.get(&(mode, tasks, op))?;
+        Some(Cell {
+            ops_per_sec: median(&cells.iter().map(|c| c.ops_per_sec).collect::<Vec<_>>()),
+            p50: median_duration(cells.iter().map(|c| c.p50)),
+            p99: median_duration(cells.iter().map(|c| c.p99)),
+            cpu_per_op: cells
+                .iter()
+                .all(|c| c.cpu_per_op.is_some())
+                .then(|| median_duration(cells.iter().filter_map(|c| c.cpu_per_op))),
+        })
+    }
+
+    fn ratio(&self, mode: Mode, tasks: usize, op: Op) -> Option<(f64, &[f64])> {
+        let values = self.ratios.get(&(mode, tasks, op))?;
+        Some((median(values), values))
+    }
+
+    /// redis-benchmark's ops/s, estimated as its median ratio times raw's median ops/s.
+    fn benchmark_ops(&self, tasks: usize, op: Op) -> Option<(f64, f64)> {
+        let ratio = median(self.benchmark.get(&(tasks, op))?);
+        let raw = self.summary(Mode::Raw, tasks, op)?.ops_per_sec;
+        Some((ratio * raw, ratio))
+    }
+
+    fn rows(&self) -> Vec<[String; 9]> {
+        let mut rows = Vec::new();
+        for &op in &self.args.ops {
+            for &tasks in &self.args.tasks {
+                for &mode in self.modes {
+                    let (Some(cell), Some((ratio, runs))) =
+                        (self.summary(mode, tasks, op), self.ratio(mode, tasks, op))
+                    else {
+                        continue;
+                    };
+                    let runs = runs
+                        .iter()
+                        .map(|r| format!("{r:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    rows.push([
+                        op.name().to_string(),
+                        tasks.to_string(),
+                        mode.name().to_string(),
+                        format!("{:.0}", cell.ops_per_sec),
+                        format!("{:.1}", micros(cell.p50)),
+                        format!("{:.1}", micros(cell.p99)),
+                        cell.cpu_per_op
+                            .map_or_else(|| "-".to_string(), |c| format!("{:.2}", micros(c))),
+                        format!("{ratio:.3}"),
+                        runs,
+                    ]);
+                }
+                if let Some((ops, ratio)) = self.benchmark_ops(tasks, op) {
+                    let runs = self.benchmark[&(tasks, op)]
+                        .iter()
+                        .map(|r| format!("{r:.3}"))
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    rows.push([
+                        op.name().to_string(),
+                        tasks.to_string(),
+                        "redis-benchmark".to_string(),
+                        format!("{ops:.0}"),
+                        "-".to_string(),
+                        "-".to_string(),
+                        "-".to_string(),
+                        format!("{ratio:.3}"),
+                        runs,
+                    ]);
+                }
+            }
+        }
+        rows
+    }
+
+    const HEADER: [&'static str; 9] = [
+        "op",
+        "tasks",
+        "mode",
+        "ops/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs/op",
+        "× raw",
+        "per-round ratios",
+    ];
+
+    fn table(&self) -> String {
+        let rows = self.rows();
+        let mut widths = Self::HEADER.map(|h| h.chars().count());
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |cells: &[&str], out: &mut String| {
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w - cell.chars().count();
+                if i < 3 || i == 8 {
+                    let _ = write!(out, "{cell}{}  ", " ".repeat(pad));
+                } else {
+                    let _ = write!(out, "{}{cell}  ", " ".repeat(pad));
+                }
+            }
+            out.truncate(out.trim_end().len());
+            out.push('\n');
+        };
+        line(&Self::HEADER, &mut out);
+        for row in &rows {
+            line(&row.each_ref().map(String::as_str), &mut out);
+        }
+        out
+    }
+
+    fn markdown(&self, chart: Option<&str>) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "# Benchmarks\n");
+        let _ = writeln!(
+            out,
+            "What an instrumented, pooled `baseplate-redis` client costs next to a raw \
+             `redis-rs` connection. Regenerate this file (and the chart) with:\n\n\
+             ```sh\ncargo run --release --example loadgen -- --chart benchmarks.png --markdown BENCHMARKS.md\n```\n\n\
+             The load generator starts a private `redis-server` on a free loopback port. \
+             GET/SET use one key per task with {VALUE_SIZE}-byte values; `pipe100` is a \
+             non-atomic pipeline of {PIPELINE_COMMANDS} SETs, counted as one op. Each cell \
+             runs {} s; the cells of one row group run interleaved, and the whole set is \
+             repeated {} times. ops/s, p50 and p99 are medians over the rounds; `× raw` is \
+             the median of the per-round ratios to the raw redis-rs cell of the same round. \
+             `CPU µs/op` is the CPU time the load generator's process (all its threads, \
+             client side only) spent per op, median over the rounds: it is what the client \
+             costs, and is less disturbed than ops/s by other work on the machine.\n",
+            self.args.secs, self.args.rounds
+        );
+        let _ = writeln!(out, "## Machine\n\n{}\n", machine());
+        let _ = writeln!(out, "## Contenders\n");
+        for &mode in self.modes {
+            let _ = writeln!(out, "- `{}`: {}", mode.name(), mode.describe());
+        }
+        if !self.benchmark.is_empty() {
+            let _ = writeln!(
+                out,
+                "- `redis-benchmark`: the C client at the same concurrency (`-c tasks -d {VALUE_SIZE}`, \
+                 `-P {PIPELINE_COMMANDS}` for the pipeline, reported in pipelines/s)"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\n`noop` and `full` tasks work like request handlers: a new request context \
+             (server span and client handle) every {REQUEST_COMMANDS} commands. In `full`, \
+             every command makes a real `tracing` span (subscriber: {}) and updates \
+             Prometheus metrics through the `metrics` facade.\n",
+            if self.args.fmt_subscriber {
+                "`tracing_subscriber::fmt` at INFO, writing to `std::io::sink`"
+            } else {
+                "the `tracing_subscriber` registry with an INFO level filter: spans are \
+                 created, stored and closed, nothing is exported"
+            }
+        );
+        let _ = writeln!(out, "## Results\n");
+        if let Some(chart) = chart {
+            let _ = writeln!(out, "![ops/s against tasks]({chart})\n");
+        }
+        let _ = writeln!(out, "| {} |", Self::HEADER.join(" | "));
+        let _ = writeln!(out, "|{}", "---|".repeat(Self::HEADER.len()));
+        for row in self.rows() {
+            let _ = writeln!(out, "| {} |", row.join(" | "));
+        }
+        let _ = writeln!(
+            out,
+            "\nMost sockets each pool had open (sampled every 20 ms):\n"
+        );
+        for (mode, peak) in self.sockets {
+            let _ = writeln!(
+                out,
+                "- `{}`: {peak} (max_connections {})",
+                mode.name(),
+                self.args.max_connections
+            );
+        }
+        let _ = writeln!(out, "\n{READING}\n{MICRO_BENCHMARKS}\n{FROM_THE_ISSUE}");
+        out
+    }
+}
+
+const READING: &str = "## Reading these numbers
+
+- The machine may be shared (when these numbers were taken, other builds ran on it), so one
+  cell can be off by a third. Each round pairs the contenders within a few seconds; the median
+  of the per-round ratios is the signal, and `CPU µs/op` is steadier than ops/s.
+- At 1 task, throughput is bound by the round trip, which on a virtual machine depends on how
+  fast a parked thread wakes up more than on the client's CPU: ratios above 1 there reflect
+  scheduling, not a client faster than redis-rs. The client's own cost is in the CPU column
+  and in the micro-benchmarks below.
+- At 64 tasks the client is CPU-bound on 2 cores shared with `redis-server`: every extra
+  100 ns of CPU per command shows. `redis-benchmark` (single-threaded C, one connection per
+  client, no pipelining) is the reference for what one core of a C client does, not a
+  ceiling.
+- `exclusive` is what a classic pool gives: one connection per command in flight.
+";
+
+const MICRO_BENCHMARKS: &str = "## CPU-only micro-benchmarks
+
+The load above mixes the client's cost with the network, the server and whatever else runs on
+the machine. The criterion benchmarks measure the client alone:
+
+```sh
+cargo bench --bench instrumentation  # one command through a handle over an in-memory connection:
+                                     # direct, no-op sink, Prometheus, + tracing spans
+cargo bench --bench pool             # exclusive and shared checkout + return
+cargo bench --bench config           # INI section, client keys, pool_from_config
+cargo test --test allocations        # the instrumentation allocates nothing per command
+```
+";
+
+const FROM_THE_ISSUE: &str = "## Other clients (from the issue, not re-measured)
+
+Measured by the issue's author on a 2-core CI-class machine, ops/s GET/SET, 1 task and 64 tasks:
+
+| client | 1 task GET/SET | 64 tasks GET/SET |
+|---|---|---|
+| redis-benchmark (C), no pipelining | 7,642 / 7,203 | 54,103 / 60,914 |
+| redis-benchmark -P 16 | - | 712,420 / 694,444 |
+| redis-rs, one shared MultiplexedConnection | 6,505 / 6,383 | 198,282 / 185,950 |
+| fred 10 | 5,788 / 5,326 | 227,697 / 147,860 |
+| bb8, pool check off | 6,418 / 6,815 | 84,738 / 79,780 |
+| mobc tuned, exclusive per command | 7,054 / 7,020 | 46,865 / 51,249 |
+| mobc default | 3,418 / 3,432 | 21,681 / 21,772 |
+| deadpool-redis | 3,153 / 3,159 | 31,153 / 34,396 |
+| naive span + metrics wrapper over the shared connection | 6,119 / 5,121 | 146,727 / 136,883 |
+| Python original (baseplate.py) | 3,209 / 3,028 | - |
+";
+
+/// The machine, as `nproc`, `/proc/cpuinfo` and the kernel describe it.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown".to_string());
+    let server = Command::new("redis-server")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    format!(
+        "- CPUs available: {cpus}\n- CPU: {model}\n- Linux kernel {kernel}\n- {server}\n\
+         - tokio multi-thread runtime, {cpus} workers; redis-server on the same machine"
+    )
+}
+
+mod chart {
+    //! ops/s against tasks, one panel per op, one line per contender.
+
+    use std::path::Path;
+
+    use plotters::prelude::*;
+
+    use super::{Op, Report};
+
+    pub(super) fn draw(path: &Path, report: &Report<'_>) -> Result<(), String> {
+        plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| "cannot load the chart font".to_string())?;
+        let root = BitMapBackend::new(path, (1200, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        let panels = root.split_evenly((1, report.args.ops.len()));
+        let tasks = &report.args.tasks;
+        let max_tasks = tasks.iter().copied().max().unwrap_or(1) as f64;
+        let colors = [BLACK, BLUE, RED, GREEN, MAGENTA];
+        for (panel, &op) in panels.iter().zip(&report.args.ops) {
+            let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+            for &mode in report.modes {
+                let points = tasks
+                    .iter()
+                    .filter_map(|&t| Some((t as f64, report.summary(mode, t, op)?.ops_per_sec)))
+                    .collect();
+                lines.push((mode.name().to_string(), points));
+            }
+            let bench: Vec<(f64, f64)> = tasks
+                .iter()
+                .filter_map(|&t| Some((t as f64, report.benchmark_ops(t, op)?.0)))
+                .collect();
+            if !bench.is_empty() {
+                lines.push(("redis-benchmark".to_string(), bench));
+            }
+            let top = lines
+                .iter()
+                .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+                .fold(1.0, f64::max)
+                * 1.1;
+            let unit = if op == Op::Pipeline {
+                "pipelines/s"
+            } else {
+                "ops/s"
+            };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(format!("{} ({unit})", op.name()), ("sans-serif", 20))
+                .margin(10)
+                .x_label_area_size(35)
+                .y_label_area_size(70)
+                .build_cartesian_2d((1.0..max_tasks * 1.05).log_scale(), 0.0..top)
+                .map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc("tasks")
+                .x_labels(8)
+                .x_label_formatter(&|x| format!("{x:.0}"))
+                .y_label_formatter(&|y| format!("{:.0}k", y / 1000.0))
+                .draw()
+                .map_err(|e| e.to_string())?;
+            for (i, (name, points)) in lines.into_iter().enumerate() {
+                let color = colors[i % colors.len()];
+                chart
+                    .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                    .map_err(|e| e.to_string())?
+                    .label(name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    });
+                chart
+                    .draw_series(
+                        points
+                            .into_iter()
+                            .map(|p| Circle::new(p, 3, color.filled())),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| e.to_string())?;
+        }
+        root.present().map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
