@@ -39,7 +39,8 @@ impl SpanRecorder for Ignoring {
 }
 
 fn handle(sink: Arc<dyn MetricsSink>, span: &SpanContext) -> MonitoredRedisConnection {
-    let factory = RedisContextFactory::with_options(Arc::new(InstantBackend), "bench", sink);
+    let factory =
+        RedisContextFactory::with_options(Arc::new(InstantBackend::default()), "bench", sink);
     factory.connection_in(span)
 }
 

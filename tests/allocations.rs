@@ -140,7 +140,8 @@ impl SpanObserver for Uninterested {
 }
 
 fn handle(sink: Arc<dyn MetricsSink>, span: &SpanContext) -> MonitoredRedisConnection {
-    RedisContextFactory::with_options(Arc::new(InstantBackend), "alloc", sink).connection_in(span)
+    RedisContextFactory::with_options(Arc::new(InstantBackend::default()), "alloc", sink)
+        .connection_in(span)
 }
 
 #[test]

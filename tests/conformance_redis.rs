@@ -58,7 +58,7 @@ impl PoolBackend for ServedBackend {
         self.backend.database()
     }
 
-    fn address(&self) -> String {
+    fn address(&self) -> std::sync::Arc<str> {
         self.backend.address()
     }
 }

@@ -260,7 +260,7 @@ async fn alternate_prefix_and_parsed_url() {
     ]);
     let pool = pool_from_config(&config, "noodle.").unwrap();
     assert_eq!(pool.database(), 5);
-    assert_eq!(pool.address(), format!("127.0.0.1:{}", server.port()));
+    assert_eq!(&*pool.address(), format!("127.0.0.1:{}", server.port()));
     assert_eq!(pool.state().max_size, 7);
     let mut conn = RedisContextFactory::new(pool).connection();
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();

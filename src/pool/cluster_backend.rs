@@ -160,7 +160,7 @@ pub struct ClusterBackend {
     counts: Arc<Counts>,
     tracker: Option<Arc<HotKeyTracker>>,
     options: ClusterOptions,
-    address: String,
+    address: Arc<str>,
 }
 
 /// The shared cluster connection and what was learned when it opened.
@@ -255,13 +255,13 @@ impl ClusterBackend {
             counts: Arc::new(Counts::default()),
             tracker,
             options,
-            address,
+            address: Arc::from(address),
         })
     }
 
     fn connect_error(&self, source: RedisError) -> Error {
         Error::Connect {
-            address: self.address.clone(),
+            address: self.address.to_string(),
             source,
         }
     }
@@ -365,7 +365,7 @@ impl PoolBackend for ClusterBackend {
             Ok(Ok(permit)) => permit,
             _ => {
                 return Err(Error::PoolTimeout {
-                    address: self.address.clone(),
+                    address: self.address.to_string(),
                     waited: self.options.pool_timeout,
                     max_connections: self.options.max_connections,
                 })
@@ -418,7 +418,7 @@ impl PoolBackend for ClusterBackend {
         0
     }
 
-    fn address(&self) -> String {
+    fn address(&self) -> Arc<str> {
         self.address.clone()
     }
 }
@@ -661,7 +661,7 @@ mod tests {
         }
         let url = RedisUrl::parse("redis://u:hunter2@h:7000").unwrap();
         let backend = ClusterBackend::new(&url, options()).unwrap();
-        assert_eq!(backend.address(), "h:7000");
+        assert_eq!(&*backend.address(), "h:7000");
         assert_eq!(backend.database(), 0);
         assert_eq!(backend.state().max_size, DEFAULT_MAX_CONNECTIONS);
         assert!(!format!("{backend:?}").contains("hunter2"));

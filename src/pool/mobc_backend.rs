@@ -471,8 +471,8 @@ impl PoolBackend for MobcBackend {
         self.db
     }
 
-    fn address(&self) -> String {
-        self.address.to_string()
+    fn address(&self) -> Arc<str> {
+        self.address.clone()
     }
 }
 

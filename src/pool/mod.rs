@@ -36,6 +36,8 @@ pub use options::{
 };
 pub use state::PoolState;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::Result;
@@ -60,5 +62,5 @@ pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     fn database(&self) -> i64;
 
     /// Where the connections go, without credentials (for errors, logs and span tags).
-    fn address(&self) -> String;
+    fn address(&self) -> Arc<str>;
 }

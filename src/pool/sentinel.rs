@@ -31,6 +31,8 @@ pub(crate) struct PrimaryResolver {
     service: String,
     // The primary the sentinels named last, for `address()` (no credentials in it).
     last_primary: Mutex<Option<String>>,
+    // `<primary> (<service>)`, made when the primary changes and lent to `address()`.
+    address: Mutex<Option<Arc<str>>>,
     // Bumped each time the sentinels name a different primary: connections opened under an
     // older epoch are poisoned (see `Poison::following`).
     epoch: Arc<AtomicU64>,
@@ -54,6 +56,11 @@ impl PrimaryResolver {
                         "sentinels name a new primary"
                     );
                     self.epoch.fetch_add(1, Ordering::AcqRel);
+                }
+                if last.as_deref() != Some(address.as_str()) {
+                    if let Ok(mut shown) = self.address.lock() {
+                        *shown = Some(Arc::from(format!("{address} ({})", self.service)));
+                    }
                 }
                 *last = Some(address);
                 self.epoch.load(Ordering::Acquire)
@@ -152,6 +159,7 @@ impl SentinelBackend {
             client: tokio::sync::Mutex::new(client),
             service,
             last_primary: Mutex::new(None),
+            address: Mutex::new(None),
             epoch: Arc::new(AtomicU64::new(0)),
             created: Instant::now(),
             last_check_ms: AtomicU64::new(0),
@@ -200,11 +208,9 @@ impl PoolBackend for SentinelBackend {
 
     /// `<primary host:port> (<service>)` once a primary is known, else the service and its
     /// sentinels.
-    fn address(&self) -> String {
-        match self.resolver.last_primary() {
-            Some(primary) => format!("{primary} ({})", self.resolver.service),
-            None => self.pool.address(),
-        }
+    fn address(&self) -> Arc<str> {
+        let shown = self.resolver.address.lock().ok().and_then(|a| a.clone());
+        shown.unwrap_or_else(|| self.pool.address())
     }
 }
 

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
+
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
 
@@ -18,27 +20,43 @@ use crate::span::{Span, SpanContext, SpanKind, TagValue};
 pub(crate) struct ClientCore {
     pub(crate) pool: Arc<dyn PoolBackend>,
     pub(crate) instruments: ClientInstruments,
-    // Span tags that never change, built once and lent to every span.
+    // Span tags built once and lent to every span.
     namespace_tag: TagValue,
-    address_tag: TagValue,
-    // `None` for socket paths and `memory://` addresses, which have no port.
-    port_tag: Option<TagValue>,
+    // The server tags, rebuilt only when the pool's address changes (a sentinel pool's
+    // address follows the current primary).
+    address_tags: ArcSwap<AddressTags>,
 }
 
-impl ClientCore {
-    pub(crate) fn new(pool: Arc<dyn PoolBackend>, instruments: ClientInstruments) -> Self {
-        let address = pool.address();
-        let (address_tag, port_tag) = match split_host_port(&address) {
+/// `server.address` and `server.port` for one address.
+struct AddressTags {
+    address: Arc<str>,
+    host: TagValue,
+    // `None` for socket paths and `memory://` addresses, which have no port.
+    port: Option<TagValue>,
+}
+
+impl AddressTags {
+    fn new(address: Arc<str>) -> Self {
+        let (host, port) = match split_host_port(&address) {
             Some((host, port)) => (
                 TagValue::from(host.to_string()),
                 Some(TagValue::from(i64::from(port))),
             ),
-            None => (TagValue::from(address.clone()), None),
+            None => (TagValue::from(address.to_string()), None),
         };
+        AddressTags {
+            address,
+            host,
+            port,
+        }
+    }
+}
+
+impl ClientCore {
+    pub(crate) fn new(pool: Arc<dyn PoolBackend>, instruments: ClientInstruments) -> Self {
         ClientCore {
             namespace_tag: TagValue::from(pool.database().to_string()),
-            address_tag,
-            port_tag,
+            address_tags: ArcSwap::from_pointee(AddressTags::new(pool.address())),
             pool,
             instruments,
         }
@@ -47,14 +65,20 @@ impl ClientCore {
     /// The tags every command and pipeline span carries (OpenTelemetry database
     /// conventions; the address never carries credentials).
     fn tag_span(&self, span: &mut Span, operation: &TagValue) {
+        let address = self.pool.address();
+        let mut tags = self.address_tags.load();
+        if !Arc::ptr_eq(&tags.address, &address) && *tags.address != *address {
+            self.address_tags.store(Arc::new(AddressTags::new(address)));
+            tags = self.address_tags.load();
+        }
         span.set_tag_values(&[
             ("db.system.name", &DB_SYSTEM),
             ("db.system", &DB_SYSTEM),
             ("db.operation.name", operation),
             ("db.namespace", &self.namespace_tag),
-            ("server.address", &self.address_tag),
+            ("server.address", &tags.host),
         ]);
-        if let Some(port) = &self.port_tag {
+        if let Some(port) = &tags.port {
             span.set_tag_values(&[("server.port", port)]);
         }
     }

@@ -38,8 +38,18 @@ impl ConnectionLike for InstantConnection {
 }
 
 /// Hands out [`InstantConnection`]s.
-#[derive(Debug, Default)]
-pub struct InstantBackend;
+#[derive(Debug)]
+pub struct InstantBackend {
+    address: std::sync::Arc<str>,
+}
+
+impl Default for InstantBackend {
+    fn default() -> Self {
+        InstantBackend {
+            address: std::sync::Arc::from("instant:0"),
+        }
+    }
+}
 
 #[async_trait]
 impl PoolBackend for InstantBackend {
@@ -59,8 +69,8 @@ impl PoolBackend for InstantBackend {
         0
     }
 
-    fn address(&self) -> String {
-        "instant:0".to_string()
+    fn address(&self) -> std::sync::Arc<str> {
+        self.address.clone()
     }
 }
 

@@ -79,13 +79,15 @@ fn registry() -> &'static Mutex<HashMap<String, Arc<Store>>> {
 /// // Errors are the server's own.
 /// let err = conn.lpush::<_, _, i64>("greeting", "x").await.unwrap_err();
 /// assert_eq!(err.code(), Some("WRONGTYPE"));
-/// assert_eq!(backend.address(), "memory://cache");
+/// assert_eq!(&*backend.address(), "memory://cache");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
 pub struct InMemoryBackend {
     store: Arc<Store>,
     name: String,
+    // `memory://<name>`, made once.
+    address: Arc<str>,
     db: i64,
     max_size: u32,
     in_use: Arc<AtomicU32>,
@@ -114,6 +116,7 @@ impl InMemoryBackend {
     fn with_store(store: Arc<Store>, name: String, db: i64) -> Self {
         InMemoryBackend {
             store,
+            address: Arc::from(format!("memory://{name}")),
             name,
             db,
             max_size: DEFAULT_MAX_SIZE,
@@ -131,7 +134,7 @@ impl InMemoryBackend {
     fn connection(&self) -> Result<InMemoryConnection> {
         if !(0..DATABASES).contains(&self.db) {
             return Err(Error::Connect {
-                address: self.address(),
+                address: self.address.to_string(),
                 source: redis::RedisError::from((
                     redis::ErrorKind::InvalidClientConfig,
                     "DB index is out of range",
@@ -184,7 +187,7 @@ impl PoolBackend for InMemoryBackend {
         self.db
     }
 
-    fn address(&self) -> String {
-        format!("memory://{}", self.name)
+    fn address(&self) -> Arc<str> {
+        self.address.clone()
     }
 }
