@@ -18,6 +18,21 @@ use crate::sink::MetricsSink;
 /// clients by default; a larger pool is a typo.
 pub const MAX_CONNECTIONS_LIMIT: u32 = 10_000;
 
+/// Rejects a `max_connections` above [`MAX_CONNECTIONS_LIMIT`] (zero is already rejected by
+/// its type).
+pub(crate) fn check_max_connections(
+    prefix: &str,
+    max_connections: Option<NonZeroU32>,
+) -> Result<(), ConfigurationError> {
+    match max_connections {
+        Some(n) if n.get() > MAX_CONNECTIONS_LIMIT => Err(ConfigurationError::new(
+            format!("{prefix}max_connections"),
+            format!("{n} is too many connections (at most {MAX_CONNECTIONS_LIMIT})"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The keys of a standalone client, under its prefix (`foo.url`, `foo.max_connections`…).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,14 +67,7 @@ impl RedisClientConfig {
     /// Reads and checks the keys under `prefix` (which must end with a dot).
     pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
         let parsed: RedisClientConfig = from_config(config, prefix)?;
-        if let Some(n) = parsed.max_connections {
-            if n.get() > MAX_CONNECTIONS_LIMIT {
-                return Err(ConfigurationError::new(
-                    format!("{prefix}max_connections"),
-                    format!("{n} is too many connections (at most {MAX_CONNECTIONS_LIMIT})"),
-                ));
-            }
-        }
+        check_max_connections(prefix, parsed.max_connections)?;
         Ok(parsed)
     }
 

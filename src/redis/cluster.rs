@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::client::MAX_CONNECTIONS_LIMIT;
+use super::client::check_max_connections;
 use super::factory::RedisContextFactory;
 use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
 use crate::context::{ContextFactory, ContextParser};
@@ -53,14 +53,7 @@ impl ClusterRedisClientConfig {
     /// Reads and checks the keys under `prefix` (which must end with a dot).
     pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
         let parsed: ClusterRedisClientConfig = from_config(config, prefix)?;
-        if let Some(n) = parsed.max_connections {
-            if n.get() > MAX_CONNECTIONS_LIMIT {
-                return Err(ConfigurationError::new(
-                    format!("{prefix}max_connections"),
-                    format!("{n} is too many connections (at most {MAX_CONNECTIONS_LIMIT})"),
-                ));
-            }
-        }
+        check_max_connections(prefix, parsed.max_connections)?;
         for (key, rate) in [
             (
                 "track_key_reads_sample_rate",
