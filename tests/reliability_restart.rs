@@ -101,7 +101,8 @@ async fn pool_recovers_by_itself_after_a_server_restart() {
     .await
     .unwrap();
     let restarted = Instant::now();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Long enough after the 1 s recovery bound for a loaded CI machine to run plenty.
+    tokio::time::sleep(Duration::from_millis(3_000)).await;
     stop.store(true, Ordering::Relaxed);
     let all = async {
         for task in tasks {
@@ -145,8 +146,9 @@ async fn pool_recovers_by_itself_after_a_server_restart() {
         .iter()
         .filter(|o| o.started >= restarted + Duration::from_secs(1))
         .collect();
+    // A liveness check, not a throughput one: every task had time for several commands.
     assert!(
-        late.len() > 100,
+        late.len() >= TASKS * 3,
         "only {} commands after recovery",
         late.len()
     );
