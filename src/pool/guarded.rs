@@ -85,13 +85,30 @@ pub(crate) struct GuardedConnection {
 }
 
 /// Whether a reply says the server is a read-only replica now.
-fn is_readonly(result: Result<&[Value], &RedisError>) -> bool {
+fn is_readonly<T: Replies>(result: &Result<T, RedisError>) -> bool {
     use redis::{ErrorKind, ServerErrorKind};
     match result {
         Err(err) => err.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly),
-        Ok(values) => values.iter().any(|value| {
+        Ok(replies) => replies.values().iter().any(|value| {
             matches!(value, Value::ServerError(err) if err.kind() == Some(ServerErrorKind::ReadOnly))
         }),
+    }
+}
+
+/// The replies of a command (one) or of a pipeline (several), for [`is_readonly`].
+trait Replies {
+    fn values(&self) -> &[Value];
+}
+
+impl Replies for Value {
+    fn values(&self) -> &[Value] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl Replies for Vec<Value> {
+    fn values(&self) -> &[Value] {
+        self
     }
 }
 
@@ -152,14 +169,20 @@ pub(crate) fn breaks_connection(err: &RedisError) -> bool {
 
 /// Runs one request under the connection's guard: counts it in flight, applies the timeout,
 /// and poisons the connection when it can no longer be trusted.
-async fn guarded<T>(
-    sharing: &Sharing,
-    poison: &Poison,
+async fn guarded<T: Replies>(
+    GuardedConnection {
+        conn,
+        poison,
+        sharing,
+        poison_on_readonly,
+        ..
+    }: &mut GuardedConnection,
     timeout: Option<Duration>,
     command: impl FnOnce() -> String,
-    request: impl std::future::Future<Output = Result<T, RedisError>>,
+    request: impl AsyncFnOnce(&mut MultiplexedConnection) -> Result<T, RedisError>,
 ) -> Result<T, RedisError> {
     let mut in_flight = InFlight::start(sharing, poison);
+    let request = request(conn);
     let result = match timeout {
         Some(limit) => match tokio::time::timeout(limit, request).await {
             Ok(result) => result,
@@ -180,6 +203,10 @@ async fn guarded<T>(
             poison.set_broken();
         }
     }
+    if *poison_on_readonly && is_readonly(&result) {
+        // A sentinel pool still talking to a demoted primary.
+        poison.set();
+    }
     in_flight.done = true;
     result
 }
@@ -192,25 +219,13 @@ impl GuardedConnection {
             Some(_) => self.timeout_for(classify(cmd)),
             None => None,
         };
-        let GuardedConnection {
-            conn,
-            poison,
-            sharing,
-            poison_on_readonly,
-            ..
-        } = self;
-        let result = guarded(
-            sharing,
-            poison,
+        guarded(
+            self,
             timeout,
             || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
-            conn.req_packed_command(cmd),
+            async |conn| conn.req_packed_command(cmd).await,
         )
-        .await;
-        if *poison_on_readonly && is_readonly(result.as_ref().map(std::slice::from_ref)) {
-            poison.set();
-        }
-        result
+        .await
     }
 
     /// Runs a pipeline under the guard.
@@ -230,25 +245,13 @@ impl GuardedConnection {
                 };
             }
         }
-        let GuardedConnection {
-            conn,
-            poison,
-            sharing,
-            poison_on_readonly,
-            ..
-        } = self;
-        let result = guarded(
-            sharing,
-            poison,
+        guarded(
+            self,
             timeout,
             || "pipeline".to_string(),
-            conn.req_packed_commands(pipeline, offset, count),
+            async |conn| conn.req_packed_commands(pipeline, offset, count).await,
         )
-        .await;
-        if *poison_on_readonly && is_readonly(result.as_ref().map(Vec::as_slice)) {
-            poison.set();
-        }
-        result
+        .await
     }
 }
 
