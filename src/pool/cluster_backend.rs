@@ -511,47 +511,67 @@ impl ClusterHandle {
     }
 }
 
-/// How many times a command that still ends in an `ASK` redirection is sent again.
-const ASK_ATTEMPTS: usize = 3;
+/// How many times a command that still ends in a redirection is sent again.
+const REDIRECT_ATTEMPTS: usize = 3;
 
-/// Sends a command that ended in `ASK` once more, as `ASKING` + the command in one pipeline
-/// to the node the redirection names.
+/// Sends a command that ended in a redirection once more, to the node the redirection
+/// names: after `ASK`, as `ASKING` + the command in one pipeline; after `MOVED`, as is.
 ///
 /// The cluster client sends `ASKING` and the command as two requests on a multiplexed
 /// connection, so under load another caller's command can slip in between, take the
 /// one-shot `ASKING` flag, and the command bounces between the two nodes of a migrating
 /// slot until its retries run out. A pipeline is written in one piece: nothing slips in.
-async fn follow_ask(
+/// A `MOVED` can also come back from that resend when the migration ends in between.
+async fn follow_redirects(
     conn: &mut ClusterConnection,
     cmd: &Cmd,
     mut result: RedisResult<Value>,
 ) -> RedisResult<Value> {
-    for _ in 0..ASK_ATTEMPTS {
-        let node = match &result {
-            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::Ask) => err
-                .redirect_node()
-                .and_then(|(addr, _)| addr.rsplit_once(':'))
-                .and_then(|(host, port)| Some((host.to_string(), port.parse::<u16>().ok()?))),
-            _ => None,
-        };
-        let Some((host, port)) = node else {
+    for _ in 0..REDIRECT_ATTEMPTS {
+        let Some((host, port, asking)) = redirection(&result) else {
             return result;
         };
         let mut pipe = redis::pipe();
-        pipe.cmd("ASKING").add_command(cmd.clone());
+        if asking {
+            pipe.cmd("ASKING");
+        }
+        pipe.add_command(cmd.clone());
+        let offset = usize::from(asking);
         result = conn
-            .route_pipeline(pipe, 1, 1, SingleNodeRoutingInfo::ByAddress { host, port })
+            .route_pipeline(
+                pipe,
+                offset,
+                1,
+                SingleNodeRoutingInfo::ByAddress { host, port },
+            )
             .await
             .and_then(|mut values| match values.pop() {
                 Some(Value::ServerError(err)) => Err(err.into()),
                 Some(value) => Ok(value),
                 None => Err(RedisError::from((
                     ErrorKind::Io,
-                    "empty reply to an ASK redirection",
+                    "empty reply to a redirected command",
                 ))),
             });
     }
     result
+}
+
+/// The node an `ASK` (true) or `MOVED` (false) reply sends the command to, if it is one.
+fn redirection(result: &RedisResult<Value>) -> Option<(String, u16, bool)> {
+    let err: RedisError = match result {
+        Err(err) => err.clone(),
+        Ok(Value::ServerError(err)) => err.clone().into(),
+        Ok(_) => return None,
+    };
+    let asking = match err.kind() {
+        ErrorKind::Server(ServerErrorKind::Ask) => true,
+        ErrorKind::Server(ServerErrorKind::Moved) => false,
+        _ => return None,
+    };
+    let (address, _slot) = err.redirect_node()?;
+    let (host, port) = address.rsplit_once(':')?;
+    Some((host.to_string(), port.parse().ok()?, asking))
 }
 
 impl ConnectionLike for ClusterHandle {
@@ -566,7 +586,7 @@ impl ConnectionLike for ClusterHandle {
             } = self;
             let request = async {
                 let result = conn.req_packed_command(cmd).await;
-                follow_ask(conn, cmd, result).await
+                follow_redirects(conn, cmd, result).await
             };
             let result = Self::run(
                 mode,
