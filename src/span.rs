@@ -187,6 +187,21 @@ pub struct SpanInfo<'a> {
 pub trait SpanObserver: Send + Sync {
     /// A span started. Return a recorder to be told its tags and end, or `None` to ignore it.
     fn on_start(&self, span: &SpanInfo<'_>) -> Option<Box<dyn SpanRecorder>>;
+
+    /// A span started with tags already set (a Redis command's span: its database tags).
+    /// By default [`on_start`](Self::on_start), then [`on_tags`](SpanRecorder::on_tags) on
+    /// the recorder; override it when the tags are cheaper to take as the span is made
+    /// ([`TracingObserver`] makes its `tracing` span with them, which spares a second call
+    /// into the subscriber per command).
+    fn on_start_tagged(
+        &self,
+        span: &SpanInfo<'_>,
+        tags: &[(&str, &TagValue)],
+    ) -> Option<Box<dyn SpanRecorder>> {
+        let mut recorder = self.on_start(span)?;
+        recorder.on_tags(tags);
+        Some(recorder)
+    }
 }
 
 /// Follows one span from start to end, for one observer.
@@ -251,6 +266,26 @@ impl SpanContext {
             self.observers.clone(),
         )
     }
+
+    /// Starts a child span that will have no children (a Redis command's), with its tags.
+    /// The tags are lent: the client builds them once, so a command's span copies none.
+    pub(crate) fn leaf_child(
+        &self,
+        name: &str,
+        kind: SpanKind,
+        tags: &[(&str, &TagValue)],
+    ) -> LeafSpan {
+        let info = SpanInfo {
+            trace_id: self.trace_id,
+            span_id: new_id(),
+            parent_id: Some(self.span_id),
+            name,
+            kind,
+        };
+        LeafSpan {
+            reporting: Reporting::start_tagged(&info, tags, &self.observers),
+        }
+    }
 }
 
 impl fmt::Debug for SpanContext {
@@ -273,9 +308,7 @@ pub struct Span {
     kind: SpanKind,
     context: SpanContext,
     parent_id: Option<u64>,
-    start: Instant,
-    recorders: Recorders,
-    finished: bool,
+    reporting: Reporting,
 }
 
 /// The recorders of a span: usually one (one observer), held without a `Vec` allocation.
@@ -307,6 +340,89 @@ impl FromIterator<Box<dyn SpanRecorder>> for Recorders {
             None => Recorders::One(first),
             Some(second) => Recorders::Many([first, second].into_iter().chain(iter).collect()),
         }
+    }
+}
+
+/// What every span does between its start and its end: hand tags to its recorders, then
+/// tell them how it ended, exactly once (a span dropped unfinished ends as cancelled).
+struct Reporting {
+    start: Instant,
+    recorders: Recorders,
+    finished: bool,
+}
+
+impl Reporting {
+    fn start(info: &SpanInfo<'_>, observers: &[Arc<dyn SpanObserver>]) -> Self {
+        let recorders = observers.iter().filter_map(|o| o.on_start(info)).collect();
+        Reporting::started(recorders)
+    }
+
+    fn start_tagged(
+        info: &SpanInfo<'_>,
+        tags: &[(&str, &TagValue)],
+        observers: &[Arc<dyn SpanObserver>],
+    ) -> Self {
+        let recorders = observers
+            .iter()
+            .filter_map(|o| o.on_start_tagged(info, tags))
+            .collect();
+        Reporting::started(recorders)
+    }
+
+    fn started(recorders: Recorders) -> Self {
+        Reporting {
+            start: Instant::now(),
+            recorders,
+            finished: false,
+        }
+    }
+
+    fn end_at(&mut self, error: Option<&dyn std::error::Error>, ended: Option<Instant>) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        let duration = match ended {
+            Some(ended) => ended.saturating_duration_since(self.start),
+            None => self.start.elapsed(),
+        };
+        match std::mem::take(&mut self.recorders) {
+            Recorders::None => {}
+            Recorders::One(recorder) => recorder.on_finish(duration, error),
+            Recorders::Many(recorders) => {
+                for recorder in recorders {
+                    recorder.on_finish(duration, error);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Reporting {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.end_at(Some(&Cancelled), None);
+        }
+    }
+}
+
+/// The span of one Redis command or pipeline: a child span that never has children of its
+/// own, so it keeps neither its name nor the observers (both are only lent to the observers
+/// when it starts). Sparing the two reference counts that every command would otherwise
+/// bump on lines shared by all threads is worth a type of its own.
+pub(crate) struct LeafSpan {
+    reporting: Reporting,
+}
+
+impl LeafSpan {
+    /// When the span started.
+    pub(crate) fn started(&self) -> Instant {
+        self.reporting.start
+    }
+
+    /// Ends the span at `ended` (read by the caller, who also needed it).
+    pub(crate) fn finish_at(mut self, ended: Instant, error: Option<&dyn std::error::Error>) {
+        self.reporting.end_at(error, Some(ended));
     }
 }
 
@@ -346,7 +462,7 @@ impl Span {
             name: &name,
             kind,
         };
-        let recorders = observers.iter().filter_map(|o| o.on_start(&info)).collect();
+        let reporting = Reporting::start(&info, &observers);
         Span {
             name,
             kind,
@@ -356,9 +472,7 @@ impl Span {
                 observers,
             },
             parent_id,
-            start: Instant::now(),
-            recorders,
-            finished: false,
+            reporting,
         }
     }
 
@@ -399,31 +513,23 @@ impl Span {
 
     /// Sets a tag, seen by every observer of this span.
     pub fn set_tag(&mut self, key: &str, value: impl Into<TagValue>) {
-        if matches!(self.recorders, Recorders::None) {
+        if matches!(self.reporting.recorders, Recorders::None) {
             return;
         }
         let value = value.into();
-        for recorder in self.recorders.iter_mut() {
+        for recorder in self.reporting.recorders.iter_mut() {
             recorder.on_tag(key, &value);
-        }
-    }
-
-    /// Sets tags from values the caller keeps: nothing is copied (the client lends tags it
-    /// built once, so a command's span costs no allocation for them).
-    pub(crate) fn set_tag_values(&mut self, tags: &[(&str, &TagValue)]) {
-        for recorder in self.recorders.iter_mut() {
-            recorder.on_tags(tags);
         }
     }
 
     /// Ends the span successfully.
     pub fn finish(mut self) {
-        self.end(None);
+        self.reporting.end_at(None, None);
     }
 
     /// Ends the span with the error that made its work fail.
     pub fn finish_with_error(mut self, error: &dyn std::error::Error) {
-        self.end(Some(error));
+        self.reporting.end_at(Some(error), None);
     }
 
     /// Ends the span with a result's error, if it has one.
@@ -431,48 +537,6 @@ impl Span {
         match result {
             Ok(_) => self.finish(),
             Err(e) => self.finish_with_error(e),
-        }
-    }
-
-    /// When the span started (after its observers saw it start).
-    pub(crate) fn started(&self) -> Instant {
-        self.start
-    }
-
-    /// Ends the span at `ended` (a clock reading the caller already made), with its error.
-    pub(crate) fn finish_at(mut self, ended: Instant, error: Option<&dyn std::error::Error>) {
-        self.end_at(error, Some(ended));
-    }
-
-    fn end(&mut self, error: Option<&dyn std::error::Error>) {
-        self.end_at(error, None);
-    }
-
-    fn end_at(&mut self, error: Option<&dyn std::error::Error>, ended: Option<Instant>) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        let duration = match ended {
-            Some(ended) => ended.saturating_duration_since(self.start),
-            None => self.start.elapsed(),
-        };
-        match std::mem::take(&mut self.recorders) {
-            Recorders::None => {}
-            Recorders::One(recorder) => recorder.on_finish(duration, error),
-            Recorders::Many(recorders) => {
-                for recorder in recorders {
-                    recorder.on_finish(duration, error);
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Span {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.end(Some(&Cancelled));
         }
     }
 }

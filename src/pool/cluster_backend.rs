@@ -26,6 +26,7 @@ use redis::{
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use super::hot_keys::HotKeyTracker;
+use super::in_flight::InFlightCount;
 use super::DEFAULT_POOL_TIMEOUT;
 use super::{PoolBackend, PoolState, PooledConnection, Release, DEFAULT_MAX_CONNECTIONS};
 use crate::command::{classify, command_name, CommandClass};
@@ -176,7 +177,7 @@ struct Shared {
 struct Counts {
     exclusive_open: AtomicU32,
     exclusive_in_use: AtomicU32,
-    shared_in_flight: Arc<AtomicU32>,
+    shared_in_flight: Arc<InFlightCount>,
 }
 
 impl ClusterBackend {
@@ -404,7 +405,7 @@ impl PoolBackend for ClusterBackend {
         let Some(shared) = self.shared.get() else {
             return PoolState::new(self.options.max_connections, 0, 0);
         };
-        let shared_busy = u32::from(self.counts.shared_in_flight.load(Ordering::Relaxed) > 0);
+        let shared_busy = u32::from(self.counts.shared_in_flight.total() > 0);
         let open = 1 + self.counts.exclusive_open.load(Ordering::Relaxed);
         let in_use = shared_busy + self.counts.exclusive_in_use.load(Ordering::Relaxed);
         PoolState::new(
@@ -436,7 +437,7 @@ impl fmt::Debug for ClusterBackend {
 /// How a handed-out cluster connection is used.
 enum Mode {
     /// Shared by every caller; counts commands in flight.
-    Shared(Arc<AtomicU32>),
+    Shared(Arc<InFlightCount>),
     /// One caller's; set when a command was cut off (timed out or cancelled), after which
     /// a reply may still be on its way, so the connection is closed rather than reused.
     Exclusive(Arc<AtomicBool>),
@@ -458,12 +459,10 @@ struct Unfinished<'a> {
 
 impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
-        match self.mode {
-            Mode::Shared(count) => {
-                count.fetch_sub(1, Ordering::Relaxed);
+        if let Mode::Exclusive(poison) = self.mode {
+            if !self.done {
+                poison.store(true, Ordering::Release);
             }
-            Mode::Exclusive(poison) if !self.done => poison.store(true, Ordering::Release),
-            Mode::Exclusive(_) => {}
         }
     }
 }
@@ -477,9 +476,10 @@ impl ClusterHandle {
         command: impl FnOnce() -> String,
         request: impl Future<Output = RedisResult<T>>,
     ) -> RedisResult<T> {
-        if let Mode::Shared(count) = mode {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
+        let _counted = match mode {
+            Mode::Shared(count) => Some(count.enter()),
+            Mode::Exclusive(_) => None,
+        };
         let mut unfinished = Unfinished { mode, done: false };
         let result = match (mode, timeout) {
             (Mode::Exclusive(_), Some(limit)) => match tokio::time::timeout(limit, request).await {

@@ -7,13 +7,14 @@
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
+use super::in_flight::{Counted, InFlightCount};
 use crate::command::{classify, command_name, CommandClass};
 use crate::Error;
 
@@ -72,7 +73,7 @@ impl Poison {
 pub(crate) enum Sharing {
     Exclusive,
     /// Counts commands in flight, for the pool's `in_use`.
-    Shared(Arc<AtomicU32>),
+    Shared(Arc<InFlightCount>),
 }
 
 pub(crate) struct GuardedConnection {
@@ -114,19 +115,23 @@ impl Replies for Vec<Value> {
 
 /// Runs while a command is in flight; if dropped before `done`, the command was cancelled.
 struct InFlight<'a> {
-    sharing: &'a Sharing,
+    // On a shared connection: the command's place in the pool's in-flight count.
+    _counted: Option<Counted<'a>>,
     poison: &'a Poison,
+    exclusive: bool,
     done: bool,
 }
 
 impl<'a> InFlight<'a> {
     fn start(sharing: &'a Sharing, poison: &'a Poison) -> Self {
-        if let Sharing::Shared(count) = sharing {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
+        let (counted, exclusive) = match sharing {
+            Sharing::Shared(count) => (Some(count.enter()), false),
+            Sharing::Exclusive => (None, true),
+        };
         InFlight {
-            sharing,
+            _counted: counted,
             poison,
+            exclusive,
             done: false,
         }
     }
@@ -134,13 +139,9 @@ impl<'a> InFlight<'a> {
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        match self.sharing {
-            Sharing::Shared(count) => {
-                count.fetch_sub(1, Ordering::Relaxed);
-            }
+        if self.exclusive && !self.done {
             // A reply may still be on its way: nobody else may read from this socket.
-            Sharing::Exclusive if !self.done => self.poison.set(),
-            Sharing::Exclusive => {}
+            self.poison.set();
         }
     }
 }
@@ -184,7 +185,9 @@ async fn guarded<T: Replies>(
     let mut in_flight = InFlight::start(sharing, poison);
     let request = request(conn);
     let result = match timeout {
-        Some(limit) => match tokio::time::timeout(limit, request).await {
+        // Boxed: a timer is large (cache-aligned) and would make every command's future as
+        // large, timer or not; a future that large is costly to move and to allocate.
+        Some(limit) => match Box::pin(tokio::time::timeout(limit, request)).await {
             Ok(result) => result,
             Err(_) => {
                 // The reply may still arrive: on a shared connection the multiplexer discards

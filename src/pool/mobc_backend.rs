@@ -21,6 +21,7 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ConnectionInfo};
 
 use super::guarded::{GuardedConnection, Poison, Sharing};
+use super::in_flight::InFlightCount;
 use super::{PoolBackend, PoolOptions, PoolState, PooledConnection, Release};
 use crate::{Error, Result};
 
@@ -47,7 +48,7 @@ pub struct MobcBackend {
 struct Counts {
     open: AtomicU32,
     exclusive_in_use: AtomicU32,
-    shared_in_flight: Arc<AtomicU32>,
+    shared_in_flight: Arc<InFlightCount>,
     // When a connection was last found broken: idle connections not verified since then
     // (e.g. all of them, after a server restart) are checked before they are handed out.
     last_break: Mutex<Option<Instant>>,
@@ -459,7 +460,7 @@ impl PoolBackend for MobcBackend {
     }
 
     fn state(&self) -> PoolState {
-        let shared_busy = u32::from(self.counts.shared_in_flight.load(Ordering::Relaxed) > 0);
+        let shared_busy = u32::from(self.counts.shared_in_flight.total() > 0);
         PoolState::new(
             self.options.max_connections,
             self.counts.open.load(Ordering::Relaxed),

@@ -13,6 +13,7 @@ mod cluster_backend;
 mod connection;
 mod guarded;
 mod hot_keys;
+mod in_flight;
 mod memory;
 mod mobc_backend;
 mod options;

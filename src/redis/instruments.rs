@@ -133,7 +133,7 @@ pub(crate) struct CommandInstruments {
     /// The same, as the `db.operation.name` tag: built once, lent to every span.
     pub(crate) operation_tag: TagValue,
     /// `<client>.<COMMAND>`, built only when a span needs it.
-    span_name: OnceLock<Arc<str>>,
+    span_name: OnceLock<Box<str>>,
     labels: [(&'static str, String); 4],
     active: Gauge,
     succeeded: (Counter, Histogram),
@@ -254,10 +254,9 @@ impl CommandInstruments {
 
     /// `<client>.<COMMAND>` (or `<client>.pipeline_<name>` for named pipelines, which do not
     /// come through here).
-    pub(crate) fn span_name(&self, client_name: &str) -> Arc<str> {
+    pub(crate) fn span_name(&self, client_name: &str) -> &str {
         self.span_name
-            .get_or_init(|| Arc::from(format!("{client_name}.{}", self.upper)))
-            .clone()
+            .get_or_init(|| format!("{client_name}.{}", self.upper).into())
     }
 
     /// Counts the command in flight until the returned guard is dropped.

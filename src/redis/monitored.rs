@@ -10,11 +10,11 @@ use arc_swap::ArcSwap;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
 
-use super::instruments::{ClientInstruments, CommandInstruments};
+use super::instruments::{ActiveRequest, ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
 use crate::command::{classify, command_name, CommandClass};
 use crate::pool::{PoolBackend, PooledConnection};
-use crate::span::{Span, SpanContext, SpanKind, TagValue};
+use crate::span::{LeafSpan, SpanContext, SpanKind, TagValue};
 
 /// What a client's handles share: its pool, its metric handles, its name.
 pub(crate) struct ClientCore {
@@ -62,25 +62,44 @@ impl ClientCore {
         }
     }
 
-    /// The tags every command and pipeline span carries (OpenTelemetry database
-    /// conventions; the address never carries credentials).
-    fn tag_span(&self, span: &mut Span, operation: &TagValue) {
+    /// Starts the span of a command or pipeline, with the tags every such span carries
+    /// (OpenTelemetry database conventions; the address never carries credentials) and, for
+    /// a pipeline, its size.
+    fn start_span(
+        &self,
+        parent: &SpanContext,
+        name: &str,
+        operation: &TagValue,
+        batch_size: Option<&TagValue>,
+    ) -> LeafSpan {
         let address = self.pool.address();
-        let mut tags = self.address_tags.load();
-        if !Arc::ptr_eq(&tags.address, &address) && *tags.address != *address {
+        let mut current = self.address_tags.load();
+        if !Arc::ptr_eq(&current.address, &address) && *current.address != *address {
             self.address_tags.store(Arc::new(AddressTags::new(address)));
-            tags = self.address_tags.load();
+            current = self.address_tags.load();
         }
-        span.set_tag_values(&[
+        let mut tags = [
             ("db.system.name", &DB_SYSTEM),
             ("db.system", &DB_SYSTEM),
             ("db.operation.name", operation),
             ("db.namespace", &self.namespace_tag),
-            ("server.address", &tags.host),
-        ]);
-        if let Some(port) = &tags.port {
-            span.set_tag_values(&[("server.port", port)]);
+            ("server.address", &current.host),
+            // Placeholders for the optional tags below.
+            ("", &DB_SYSTEM),
+            ("", &DB_SYSTEM),
+        ];
+        let mut len = 5;
+        for optional in [
+            current.port.as_ref().map(|port| ("server.port", port)),
+            batch_size.map(|size| ("db.operation.batch.size", size)),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            tags[len] = optional;
+            len += 1;
         }
+        parent.leaf_child(name, SpanKind::Client, &tags[..len])
     }
 }
 
@@ -261,17 +280,19 @@ fn command_span(
     name: &Arc<str>,
     parent: &SpanContext,
     instruments: &CommandInstruments,
-) -> Option<Span> {
+) -> Option<LeafSpan> {
     if !parent.is_observed() {
         return None;
     }
-    let span_name = if **name == **core.instruments.client_name() {
-        instruments.span_name(name)
+    let client_name = core.instruments.client_name();
+    let operation = &instruments.operation_tag;
+    // Handles are usually named after their client, and then share its name.
+    let span = if Arc::ptr_eq(name, client_name) || name == client_name {
+        core.start_span(parent, instruments.span_name(name), operation, None)
     } else {
-        Arc::from(format!("{name}.{}", instruments.upper))
+        let span_name = format!("{name}.{}", instruments.upper);
+        core.start_span(parent, &span_name, operation, None)
     };
-    let mut span = parent.child(span_name, SpanKind::Client);
-    core.tag_span(&mut span, &instruments.operation_tag);
     Some(span)
 }
 
@@ -319,9 +340,13 @@ impl Connections {
                 }
                 CommandClass::Blocking { .. } => {
                     // A connection of its own for just this command; the guard closes it if
-                    // the command is cancelled or times out.
-                    let mut conn = pool.exclusive().await?;
-                    return conn.command(cmd).await;
+                    // the command is cancelled or times out. Boxed: held across the wait, the
+                    // connection would make every command's future larger.
+                    return Box::pin(async {
+                        let mut conn = pool.exclusive().await?;
+                        conn.command(cmd).await
+                    })
+                    .await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {}
             }
@@ -445,54 +470,57 @@ impl Reply for Vec<Value> {
 
 /// Measures one command or pipeline: active gauge, latency, count, span. A reply holding an
 /// error reply counts as a failure, as the caller will see it as one.
-async fn measured<T: Reply>(
-    instruments: &CommandInstruments,
-    mut span: Option<Span>,
-    run: impl std::future::Future<Output = RedisResult<T>>,
-) -> RedisResult<T> {
-    let active = instruments.start();
-    // One clock reading serves the span and the latency metric, at each end.
-    let started = span.as_ref().map_or_else(Instant::now, Span::started);
-    let mut outcome = Outcome {
-        instruments,
-        started,
-        recorded: false,
-    };
-    let result = run.await;
-    let ended = Instant::now();
-    let server_error = result.as_ref().ok().and_then(Reply::server_error);
-    outcome.record(
-        result.is_ok() && server_error.is_none(),
-        ended.saturating_duration_since(started),
-    );
-    drop(active);
-    if let Some(span) = span.take() {
-        match (&result, server_error) {
-            (Err(err), _) => span.finish_at(ended, Some(err)),
-            (Ok(_), Some(err)) => span.finish_at(ended, Some(&RedisError::from(err.clone()))),
-            (Ok(_), None) => span.finish_at(ended, None),
+///
+/// A guard rather than an `async fn` wrapping the command's future: the caller awaits that
+/// future in its own state, so the boxed future of every command stays small (an `async fn`
+/// taking a future keeps room for it twice).
+struct Measurement<'a> {
+    instruments: &'a CommandInstruments,
+    span: Option<LeafSpan>,
+    started: Instant,
+    active: Option<ActiveRequest<'a>>,
+    finished: bool,
+}
+
+impl<'a> Measurement<'a> {
+    fn start(instruments: &'a CommandInstruments, span: Option<LeafSpan>) -> Self {
+        let active = instruments.start();
+        // One clock reading serves the span and the latency metric, at each end.
+        let started = span.as_ref().map_or_else(Instant::now, LeafSpan::started);
+        Measurement {
+            instruments,
+            span,
+            started,
+            active: Some(active),
+            finished: false,
         }
     }
-    result
-}
 
-/// Records a cancelled command (its future dropped mid-flight) as a failure.
-struct Outcome<'a> {
-    instruments: &'a CommandInstruments,
-    started: Instant,
-    recorded: bool,
-}
-
-impl Outcome<'_> {
-    fn record(&mut self, success: bool, latency: std::time::Duration) {
-        self.recorded = true;
-        self.instruments.record(success, latency);
+    /// Records how the command ended.
+    fn finish<T: Reply>(mut self, result: &RedisResult<T>) {
+        let ended = Instant::now();
+        let server_error = result.as_ref().ok().and_then(Reply::server_error);
+        self.finished = true;
+        self.instruments.record(
+            result.is_ok() && server_error.is_none(),
+            ended.saturating_duration_since(self.started),
+        );
+        self.active = None;
+        if let Some(span) = self.span.take() {
+            match (result, server_error) {
+                (Err(err), _) => span.finish_at(ended, Some(err)),
+                (Ok(_), Some(err)) => span.finish_at(ended, Some(&RedisError::from(err.clone()))),
+                (Ok(_), None) => span.finish_at(ended, None),
+            }
+        }
     }
 }
 
-impl Drop for Outcome<'_> {
+impl Drop for Measurement<'_> {
+    /// The command was cancelled (its future dropped mid-flight): a failure. The span ends
+    /// as cancelled when dropped.
     fn drop(&mut self) {
-        if !self.recorded {
+        if !self.finished {
             self.instruments.record(false, self.started.elapsed());
         }
     }
@@ -511,12 +539,10 @@ impl ConnectionLike for MonitoredRedisConnection {
             let core: &ClientCore = core;
             let instruments = core.instruments.command(command_name(cmd));
             let span = command_span(core, name, span, &instruments);
-            measured(
-                &instruments,
-                span,
-                conns.route_command(core.pool.as_ref(), cmd),
-            )
-            .await
+            let measurement = Measurement::start(&instruments, span);
+            let result = conns.route_command(core.pool.as_ref(), cmd).await;
+            measurement.finish(&result);
+            result
         })
     }
 
@@ -538,18 +564,19 @@ impl ConnectionLike for MonitoredRedisConnection {
             let instruments = core.instruments.pipeline();
             let span_name = next_pipeline.take();
             let span = parent.is_observed().then(|| {
-                let span_name = span_name.unwrap_or_else(|| Arc::from(format!("{name}.pipeline")));
-                let mut span = parent.child(span_name, SpanKind::Client);
-                core.tag_span(&mut span, &PIPELINE_OPERATION);
-                span.set_tag("db.operation.batch.size", pipeline.len() as i64);
-                span
+                let span_name = match span_name {
+                    Some(span_name) => span_name,
+                    None => Arc::from(format!("{name}.pipeline")),
+                };
+                let batch_size = TagValue::Int(pipeline.len() as i64);
+                core.start_span(parent, &span_name, &PIPELINE_OPERATION, Some(&batch_size))
             });
-            measured(
-                instruments,
-                span,
-                conns.route_pipeline(core.pool.as_ref(), pipeline, offset, count),
-            )
-            .await
+            let measurement = Measurement::start(instruments, span);
+            let result = conns
+                .route_pipeline(core.pool.as_ref(), pipeline, offset, count)
+                .await;
+            measurement.finish(&result);
+            result
         })
     }
 
