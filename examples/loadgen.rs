@@ -50,6 +50,8 @@ use redis::{AsyncConnectionConfig, Pipeline, Value};
 const REQUEST_COMMANDS: usize = 100;
 const PIPELINE_COMMANDS: usize = 100;
 const VALUE_SIZE: usize = 100;
+/// How often the Prometheus recorder's pending histogram samples are drained.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 const CLIENT: &str = "bench";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -416,9 +418,18 @@ fn install_observability(fmt: bool) -> Result<(), String> {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    metrics_exporter_prometheus::PrometheusBuilder::new()
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("cannot install the Prometheus recorder: {e}"))?;
+    // As a service's exporter does (its scrapes, or the upkeep task of `install()`): drain
+    // the histograms' pending samples, which otherwise pile up in memory without bound.
+    std::thread::Builder::new()
+        .name("prometheus-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            prometheus.run_upkeep();
+        })
+        .map_err(|e| format!("cannot start the Prometheus upkeep thread: {e}"))?;
     let installed = if fmt {
         tracing_subscriber::fmt()
             .with_max_level(tracing::Level::INFO)

@@ -40,11 +40,18 @@ pub struct TracingObserver {
 }
 
 /// The open parent spans by id, in shards so that requests served on different cores rarely
-/// take the same lock (every command span looks its parent up).
-#[derive(Debug, Default)]
+/// take the same lock, nor pass its cache line between them (every command span looks its
+/// parent up): with a few hundred requests in flight, most have a shard to themselves.
+#[derive(Debug)]
 struct ParentShards([Shard; SHARDS]);
 
-const SHARDS: usize = 16;
+const SHARDS: usize = 256;
+
+impl Default for ParentShards {
+    fn default() -> Self {
+        ParentShards(std::array::from_fn(|_| Shard::default()))
+    }
+}
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -97,6 +104,47 @@ struct TracingRecorder {
     span_id: u64,
     // Set for spans that may have children: they unregister themselves when they end.
     parents: Option<Parents>,
+}
+
+/// How many finished recorders' boxes a thread keeps for its next spans.
+const SPARE_BOXES: usize = 64;
+
+// The boxes themselves are what is kept: they are handed out again as they are.
+#[allow(clippy::vec_box)]
+type SpareBoxes = Vec<Box<TracingRecorder>>;
+
+thread_local! {
+    // Boxes of finished recorders, reused: a span per command would otherwise allocate and
+    // free one per command, and under load the allocator's slow paths showed in profiles.
+    static SPARE: std::cell::RefCell<SpareBoxes> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl TracingRecorder {
+    /// A boxed recorder, in a spare box when this thread has one.
+    fn boxed(recorder: TracingRecorder) -> Box<TracingRecorder> {
+        let spare = SPARE
+            .try_with(|spare| spare.try_borrow_mut().ok()?.pop())
+            .ok()
+            .flatten();
+        match spare {
+            Some(mut spare) => {
+                *spare = recorder;
+                spare
+            }
+            None => Box::new(recorder),
+        }
+    }
+
+    /// Keeps a finished recorder's box for a later span (its span is already closed).
+    fn recycle(self: Box<Self>) {
+        let _ = SPARE.try_with(|spare| {
+            if let Ok(mut spare) = spare.try_borrow_mut() {
+                if spare.len() < SPARE_BOXES {
+                    spare.push(self);
+                }
+            }
+        });
+    }
 }
 
 impl SpanObserver for TracingObserver {
@@ -162,7 +210,7 @@ impl SpanObserver for TracingObserver {
                 .insert(info.span_id, span.clone());
             self.parents.clone()
         });
-        Some(Box::new(TracingRecorder {
+        Some(TracingRecorder::boxed(TracingRecorder {
             span,
             span_id: info.span_id,
             parents,
@@ -253,14 +301,17 @@ impl SpanRecorder for TracingRecorder {
         self.span.record_all(&fields.value_set(&entries));
     }
 
-    fn on_finish(self: Box<Self>, _duration: Duration, error: Option<&dyn std::error::Error>) {
+    fn on_finish(mut self: Box<Self>, _duration: Duration, error: Option<&dyn std::error::Error>) {
         if let Some(error) = error {
             self.span.record("otel.status_code", "ERROR");
             self.span
                 .record("error.message", tracing::field::display(error));
         }
-        if let Some(parents) = &self.parents {
+        if let Some(parents) = self.parents.take() {
             parents.shard(self.span_id).remove(&self.span_id);
         }
+        // Closes the `tracing` span (the registry closes it once the parents' copy is gone).
+        self.span = tracing::Span::none();
+        self.recycle();
     }
 }
