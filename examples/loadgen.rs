@@ -17,6 +17,8 @@
 //!   installed, and the `TracingObserver` under a `tracing` subscriber that builds every span
 //!   (INFO level) and exports nothing (the registry; `--fmt-subscriber`: `fmt` writing to
 //!   `std::io::sink`);
+//! - `metrics` and `spans`: `full` with only its Prometheus metrics, or only its spans, to
+//!   show which half costs what;
 //! - `exclusive`: our pool with an exclusive checkout per command (what a classic pool does),
 //!   no instrumentation;
 //! - `redis-benchmark` at the same concurrency, when it is on PATH.
@@ -24,6 +26,9 @@
 //! Cells run interleaved (raw, noop, full, exclusive, rotated each round) and the whole set
 //! is repeated `--rounds` times; a mode's ratio is the median of its per-round ratios to the
 //! raw cell of the same round. Output: a table, and lines `ratio <mode> <tasks> <op> <value>`.
+//!
+//! The Prometheus recorder's pending histogram samples are drained every second, as a
+//! service's exporter (its scrapes, or the upkeep task of `install()`) would.
 //!
 //! Each task of `noop`/`full` works as a request handler would: it opens a request (server
 //! span + handle from the request context) every 100 commands and runs them on that handle.
@@ -40,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use baseplate_redis::config::RawConfig;
 use baseplate_redis::pool::PoolBackend;
-use baseplate_redis::sink::{FacadeSink, NoopSink};
+use baseplate_redis::sink::{FacadeSink, MetricsSink, NoopSink};
 use baseplate_redis::span::TracingObserver;
 use baseplate_redis::{pool_from_config, Baseplate, RedisContextFactory};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -58,15 +63,28 @@ const CLIENT: &str = "bench";
 enum Mode {
     Raw,
     Noop,
+    Metrics,
+    Spans,
     Full,
     Exclusive,
 }
 
 impl Mode {
+    /// The modes `--modes` may name (raw always runs: it is what the others are compared to).
+    const CHOSEN: [Mode; 5] = [
+        Mode::Noop,
+        Mode::Metrics,
+        Mode::Spans,
+        Mode::Full,
+        Mode::Exclusive,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Mode::Raw => "raw",
             Mode::Noop => "noop",
+            Mode::Metrics => "metrics",
+            Mode::Spans => "spans",
             Mode::Full => "full",
             Mode::Exclusive => "exclusive",
         }
@@ -76,6 +94,12 @@ impl Mode {
         match self {
             Mode::Raw => "redis-rs, one shared MultiplexedConnection",
             Mode::Noop => "baseplate-redis, no-op sink, no observer",
+            Mode::Metrics => {
+                "baseplate-redis, Prometheus only (no observer): `full` less its spans"
+            }
+            Mode::Spans => {
+                "baseplate-redis, tracing spans only (no-op sink): `full` less its metrics"
+            }
             Mode::Full => "baseplate-redis, Prometheus + tracing spans",
             Mode::Exclusive => "baseplate-redis pool, exclusive checkout per command",
         }
@@ -171,13 +195,14 @@ impl Args {
                         value()?
                             .split(',')
                             .map(|name| {
-                                [Mode::Noop, Mode::Full, Mode::Exclusive]
+                                Mode::CHOSEN
                                     .into_iter()
                                     .find(|m| m.name() == name)
                                     .ok_or_else(|| {
                                         format!(
-                                        "--modes: unknown mode {name:?} (noop, full, exclusive)"
-                                    )
+                                            "--modes: unknown mode {name:?} \
+                                             (noop, metrics, spans, full, exclusive)"
+                                        )
                                     })
                             })
                             .collect::<Result<_, _>>()?,
@@ -231,9 +256,16 @@ struct Contenders {
     raw: MultiplexedConnection,
     noop: RedisContextFactory,
     noop_pool: Arc<dyn PoolBackend>,
-    full: Arc<Baseplate>,
-    full_pool: Arc<dyn PoolBackend>,
+    metrics: Service,
+    spans: Service,
+    full: Service,
     exclusive_pool: Arc<dyn PoolBackend>,
+}
+
+/// Our client as a service sets it up, with its own pool.
+struct Service {
+    baseplate: Arc<Baseplate>,
+    pool: Arc<dyn PoolBackend>,
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -267,11 +299,17 @@ async fn run() -> Result<(), String> {
     let mut contenders = Contenders::build(&url, args.max_connections).await?;
     prepare_keys(&contenders.raw).await?;
 
-    let mut modes = vec![Mode::Raw, Mode::Noop, Mode::Full];
-    if args.exclusive {
-        modes.push(Mode::Exclusive);
+    let mut modes: Vec<Mode> = [Mode::Raw]
+        .into_iter()
+        .chain(
+            Mode::CHOSEN
+                .into_iter()
+                .filter(|m| args.modes.as_ref().is_none_or(|only| only.contains(m))),
+        )
+        .collect();
+    if !args.exclusive {
+        modes.retain(|m| *m != Mode::Exclusive);
     }
-    modes.retain(|m| *m == Mode::Raw || args.modes.as_ref().is_none_or(|only| only.contains(m)));
     let cells_total = args.rounds * args.tasks.len() * args.ops.len() * modes.len();
     eprintln!(
         "loadgen: {cells_total} cells of {} s ({} rounds × tasks {:?} × {} ops × {} modes)",
@@ -462,23 +500,34 @@ impl Contenders {
         };
         let noop_pool = pool("noop")?;
         let noop = RedisContextFactory::with_options(noop_pool.clone(), CLIENT, Arc::new(NoopSink));
-        let full_pool = pool("full")?;
-        let mut baseplate =
-            Baseplate::new(RawConfig::new()).with_metrics_sink(Arc::new(FacadeSink::global()));
-        baseplate.register(Arc::new(TracingObserver::new()));
-        let full = RedisContextFactory::with_options(
-            full_pool.clone(),
-            CLIENT,
-            baseplate.metrics_sink().clone(),
-        );
-        baseplate.add_to_context(CLIENT, Arc::new(full));
+        // A service's set-up: a Baseplate with its sink and observers, the client in its
+        // request contexts.
+        let service = |metrics: bool, spans: bool| -> Result<Service, String> {
+            let pool = pool("service")?;
+            let sink: Arc<dyn MetricsSink> = if metrics {
+                Arc::new(FacadeSink::global())
+            } else {
+                Arc::new(NoopSink)
+            };
+            let mut baseplate = Baseplate::new(RawConfig::new()).with_metrics_sink(sink.clone());
+            if spans {
+                baseplate.register(Arc::new(TracingObserver::new()));
+            }
+            let factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
+            baseplate.add_to_context(CLIENT, Arc::new(factory));
+            Ok(Service {
+                baseplate: Arc::new(baseplate),
+                pool,
+            })
+        };
         Ok(Contenders {
             client,
             raw,
             noop,
             noop_pool,
-            full: Arc::new(baseplate),
-            full_pool,
+            metrics: service(true, false)?,
+            spans: service(false, true)?,
+            full: service(true, true)?,
             exclusive_pool: pool("exclusive")?,
         })
     }
@@ -494,7 +543,9 @@ impl Contenders {
         match mode {
             Mode::Raw => None,
             Mode::Noop => Some(&self.noop_pool),
-            Mode::Full => Some(&self.full_pool),
+            Mode::Metrics => Some(&self.metrics.pool),
+            Mode::Spans => Some(&self.spans.pool),
+            Mode::Full => Some(&self.full.pool),
             Mode::Exclusive => Some(&self.exclusive_pool),
         }
     }
@@ -516,7 +567,9 @@ impl Contenders {
             let target = match mode {
                 Mode::Raw => Target::Raw(self.raw.clone()),
                 Mode::Noop => Target::Noop(self.noop.clone()),
-                Mode::Full => Target::Full(self.full.clone()),
+                Mode::Metrics => Target::Service(self.metrics.baseplate.clone()),
+                Mode::Spans => Target::Service(self.spans.baseplate.clone()),
+                Mode::Full => Target::Service(self.full.baseplate.clone()),
                 Mode::Exclusive => Target::Exclusive(self.exclusive_pool.clone()),
             };
             handles.push(tokio::spawn(async move {
@@ -603,7 +656,7 @@ async fn connect_raw(client: &redis::Client) -> Result<MultiplexedConnection, St
 enum Target {
     Raw(MultiplexedConnection),
     Noop(RedisContextFactory),
-    Full(Arc<Baseplate>),
+    Service(Arc<Baseplate>),
     Exclusive(Arc<dyn PoolBackend>),
 }
 
@@ -702,7 +755,7 @@ impl Worker {
                     }
                 }
             },
-            Target::Full(baseplate) => 'outer: loop {
+            Target::Service(baseplate) => 'outer: loop {
                 let mut context = baseplate.make_context_object();
                 let span = baseplate.make_server_span(&mut context, "loadgen", None);
                 let mut conn = context.redis(CLIENT).map_err(|e| e.to_string())?;
@@ -972,6 +1025,42 @@ impl Report<'_> {
         out
     }
 
+    /// What each mode's client costs in CPU per command over raw redis-rs at the highest
+    /// concurrency, where CPU is what bounds throughput.
+    fn cost_split(&self) -> String {
+        let Some(&tasks) = self.args.tasks.iter().max() else {
+            return String::new();
+        };
+        let mut out = format!(
+            "\n### Where the CPU goes at {tasks} tasks\n\n\
+             Client CPU per command over raw redis-rs (µs, medians over the rounds):\n\n\
+             | op | {} |\n|---|{}\n",
+            self.modes
+                .iter()
+                .filter(|m| **m != Mode::Raw)
+                .map(|m| format!("`{}`", m.name()))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            "---|".repeat(self.modes.len() - 1)
+        );
+        for &op in &self.args.ops {
+            let cpu = |mode| {
+                self.summary(mode, tasks, op)
+                    .and_then(|c| c.cpu_per_op)
+                    .map(|d| d.as_secs_f64() * 1e6)
+            };
+            let Some(raw) = cpu(Mode::Raw) else { continue };
+            let cells: Vec<String> = self
+                .modes
+                .iter()
+                .filter(|m| **m != Mode::Raw)
+                .map(|&m| cpu(m).map_or("-".to_string(), |c| format!("{:+.2}", c - raw)))
+                .collect();
+            let _ = writeln!(out, "| {} | {} |", op.name(), cells.join(" | "));
+        }
+        out
+    }
+
     fn markdown(&self, chart: Option<&str>) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# Benchmarks\n");
@@ -1026,6 +1115,7 @@ impl Report<'_> {
             let _ = writeln!(out, "| {} |", row.join(" | "));
         }
         out.push_str(&self.targets());
+        out.push_str(&self.cost_split());
         let _ = writeln!(
             out,
             "\nMost sockets each pool had open (sampled every 20 ms):\n"
@@ -1057,11 +1147,13 @@ const READING: &str = "## Reading these numbers
   client, no pipelining) is the reference for what one core of a C client does, not a
   ceiling.
 - `exclusive` is what a classic pool gives: one connection per command in flight.
-- Where a target above is missed (64 tasks, fully instrumented), the `CPU µs/op` column
-  says why: each command costs the client about 1 µs more CPU than raw redis-rs, on 2 cores
-  shared with `redis-server`. A profile shows no hot spot in this crate (its own code is a few
-  percent of samples); the cost is `tracing-subscriber`'s span creation and closing, the
-  Prometheus recorder's atomics (shared by both worker threads), and allocator contention.
+- Where a target above is missed (64 tasks, fully instrumented), the CPU table says why:
+  on 2 cores shared with `redis-server`, each µs of client CPU per command costs throughput.
+  `metrics` and `spans` split `full`'s cost between the Prometheus recorder and the `tracing`
+  spans. A profile shows no hot spot in this crate (its own code is a few percent of
+  samples); the cost is `tracing-subscriber`'s span creation and closing, the Prometheus
+  recorder's atomics (every command updates a counter, a histogram and, twice, a gauge that
+  both worker threads share), and allocator contention.
 ";
 
 const MICRO_BENCHMARKS: &str = "## CPU-only micro-benchmarks
