@@ -1232,7 +1232,16 @@ mod chart {
         let panels = root.split_evenly((1, report.args.ops.len()));
         let tasks = &report.args.tasks;
         let max_tasks = tasks.iter().copied().max().unwrap_or(1) as f64;
-        let colors = [BLACK, BLUE, RED, GREEN, MAGENTA];
+        // raw, noop, metrics, spans, full, exclusive, redis-benchmark: one colour each.
+        let colors = [
+            BLACK,
+            BLUE,
+            RGBColor(230, 140, 0),
+            RGBColor(0, 150, 0),
+            RED,
+            RGBColor(140, 140, 140),
+            MAGENTA,
+        ];
         for (panel, &op) in panels.iter().zip(&report.args.ops) {
             let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
             for &mode in report.modes {

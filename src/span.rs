@@ -208,7 +208,7 @@ pub trait SpanObserver: Send + Sync {
 pub trait SpanRecorder: Send {
     /// A tag was set on the span.
     fn on_tag(&mut self, key: &str, value: &TagValue);
-    /// Several tags were set at once (a Redis command's span sets its four together).
+    /// Several tags were set at once (a Redis command's span starts with its database tags).
     /// By default, [`on_tag`](Self::on_tag) for each; override it to record them in one go.
     fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
         for (key, value) in tags {
@@ -283,7 +283,7 @@ impl SpanContext {
             kind,
         };
         LeafSpan {
-            reporting: Reporting::start_tagged(&info, tags, &self.observers),
+            reporting: Reporting::start(&info, tags, &self.observers),
         }
     }
 }
@@ -352,12 +352,7 @@ struct Reporting {
 }
 
 impl Reporting {
-    fn start(info: &SpanInfo<'_>, observers: &[Arc<dyn SpanObserver>]) -> Self {
-        let recorders = observers.iter().filter_map(|o| o.on_start(info)).collect();
-        Reporting::started(recorders)
-    }
-
-    fn start_tagged(
+    fn start(
         info: &SpanInfo<'_>,
         tags: &[(&str, &TagValue)],
         observers: &[Arc<dyn SpanObserver>],
@@ -366,10 +361,6 @@ impl Reporting {
             .iter()
             .filter_map(|o| o.on_start_tagged(info, tags))
             .collect();
-        Reporting::started(recorders)
-    }
-
-    fn started(recorders: Recorders) -> Self {
         Reporting {
             start: Instant::now(),
             recorders,
@@ -462,7 +453,7 @@ impl Span {
             name: &name,
             kind,
         };
-        let reporting = Reporting::start(&info, &observers);
+        let reporting = Reporting::start(&info, &[], &observers);
         Span {
             name,
             kind,
