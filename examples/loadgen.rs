@@ -141,7 +141,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
-               [--modes noop,full,exclusive] [--max-connections N]
+               [--modes noop,metrics,spans,full,exclusive] [--max-connections N]
                [--no-exclusive] [--no-redis-benchmark] [--fmt-subscriber]
                [--chart FILE.png] [--markdown FILE.md]
 env: REDIS_URL (default: a private redis-server), LOADGEN_SECS, LOADGEN_ROUNDS";
