@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use redis::{Arg, Cmd};
+use redis::{Arg, Cmd, Pipeline};
 
 /// How a command uses its connection.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +29,38 @@ pub(crate) fn command_name(cmd: &Cmd) -> &[u8] {
         Some(Arg::Simple(name)) => name,
         _ => b"",
     }
+}
+
+/// The command's name in capitals, for errors.
+pub(crate) fn display_name(cmd: &Cmd) -> String {
+    String::from_utf8_lossy(command_name(cmd)).to_uppercase()
+}
+
+/// How long to wait for `cmd`'s reply on a connection with this `socket_timeout`: the socket
+/// timeout, plus a blocking command's own timeout. `None` waits forever: no socket timeout,
+/// or a blocking command that may block forever.
+pub(crate) fn reply_timeout(socket_timeout: Option<Duration>, cmd: &Cmd) -> Option<Duration> {
+    // Without a socket timeout no command has one: skip classifying it.
+    let socket_timeout = socket_timeout?;
+    match classify(cmd) {
+        CommandClass::Blocking { timeout: None } => None,
+        CommandClass::Blocking {
+            timeout: Some(blocking),
+        } => Some(socket_timeout + blocking),
+        _ => Some(socket_timeout),
+    }
+}
+
+/// How long to wait for a pipeline's replies: as long as its longest-waiting command.
+pub(crate) fn pipeline_reply_timeout(
+    socket_timeout: Option<Duration>,
+    pipeline: &Pipeline,
+) -> Option<Duration> {
+    let mut longest = socket_timeout?;
+    for cmd in pipeline.cmd_iter() {
+        longest = longest.max(reply_timeout(socket_timeout, cmd)?);
+    }
+    Some(longest)
 }
 
 /// Classifies a command by its name (and, for blocking ones, its timeout argument).
@@ -185,6 +217,32 @@ mod tests {
             class(&["WAIT", "1", "2000"]),
             CommandClass::Blocking { timeout: two }
         );
+    }
+
+    #[test]
+    fn reply_timeouts_add_a_blocking_commands_own_wait() {
+        let socket = Some(Duration::from_millis(200));
+        let get = redis::cmd("GET").arg("k").clone();
+        let blpop = redis::cmd("BLPOP").arg("k").arg("2").clone();
+        let forever = redis::cmd("BLPOP").arg("k").arg("0").clone();
+        assert_eq!(reply_timeout(None, &blpop), None);
+        assert_eq!(reply_timeout(socket, &get), socket);
+        assert_eq!(
+            reply_timeout(socket, &blpop),
+            Some(Duration::from_millis(2200))
+        );
+        assert_eq!(reply_timeout(socket, &forever), None);
+
+        let mut pipe = redis::pipe();
+        assert_eq!(pipeline_reply_timeout(socket, &pipe), socket);
+        pipe.add_command(get).add_command(blpop);
+        assert_eq!(pipeline_reply_timeout(None, &pipe), None);
+        assert_eq!(
+            pipeline_reply_timeout(socket, &pipe),
+            Some(Duration::from_millis(2200))
+        );
+        pipe.add_command(forever);
+        assert_eq!(pipeline_reply_timeout(socket, &pipe), None);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use super::hot_keys::HotKeyTracker;
 use super::in_flight::InFlightCount;
 use super::DEFAULT_POOL_TIMEOUT;
 use super::{PoolBackend, PoolState, PooledConnection, Release, DEFAULT_MAX_CONNECTIONS};
-use crate::command::{classify, command_name, CommandClass};
+use crate::command::{display_name, pipeline_reply_timeout, reply_timeout};
 use crate::config::{RedisUrl, UrlKind};
 use crate::{Error, Result};
 
@@ -497,18 +497,6 @@ impl ClusterHandle {
         unfinished.done = true;
         result
     }
-
-    /// The bound of a command on an exclusive connection: `socket_timeout`, plus the
-    /// command's own timeout for blocking commands (none if it may block forever).
-    fn timeout_for(&self, cmd: &Cmd) -> Option<Duration> {
-        match classify(cmd) {
-            CommandClass::Blocking { timeout: None } => None,
-            CommandClass::Blocking {
-                timeout: Some(blocking),
-            } => self.socket_timeout.map(|t| t + blocking),
-            _ => self.socket_timeout,
-        }
-    }
 }
 
 /// How many times a command that still ends in a redirection is sent again.
@@ -577,7 +565,7 @@ fn redirection(result: &RedisResult<Value>) -> Option<(String, u16, bool)> {
 impl ConnectionLike for ClusterHandle {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(async move {
-            let timeout = self.timeout_for(cmd);
+            let timeout = reply_timeout(self.socket_timeout, cmd);
             let ClusterHandle {
                 conn,
                 mode,
@@ -588,13 +576,7 @@ impl ConnectionLike for ClusterHandle {
                 let result = conn.req_packed_command(cmd).await;
                 follow_redirects(conn, cmd, result).await
             };
-            let result = Self::run(
-                mode,
-                timeout,
-                || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
-                request,
-            )
-            .await;
+            let result = Self::run(mode, timeout, || display_name(cmd), request).await;
             if let (Some(tracker), Ok(value)) = (tracker, &result) {
                 if !matches!(value, Value::ServerError(_)) {
                     tracker.maybe_track(cmd, conn);
@@ -611,15 +593,7 @@ impl ConnectionLike for ClusterHandle {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
-            let mut timeout = self.socket_timeout;
-            for cmd in pipeline.cmd_iter() {
-                if let CommandClass::Blocking { .. } = classify(cmd) {
-                    timeout = match (timeout, self.timeout_for(cmd)) {
-                        (Some(a), Some(b)) => Some(a.max(b)),
-                        _ => None,
-                    };
-                }
-            }
+            let timeout = pipeline_reply_timeout(self.socket_timeout, pipeline);
             let ClusterHandle { conn, mode, .. } = self;
             Self::run(
                 mode,

@@ -15,7 +15,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use super::in_flight::{Counted, InFlightCount};
-use crate::command::{classify, command_name, CommandClass};
+use crate::command::{display_name, pipeline_reply_timeout, reply_timeout};
 use crate::Error;
 
 /// Marks a connection that must not be reused. Shared between the connection, its pool
@@ -146,19 +146,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-impl GuardedConnection {
-    /// The reply timeout for a command of this class: `None` waits forever.
-    fn timeout_for(&self, class: CommandClass) -> Option<Duration> {
-        match class {
-            CommandClass::Blocking { timeout: None } => None,
-            CommandClass::Blocking {
-                timeout: Some(blocking),
-            } => self.socket_timeout.map(|t| t + blocking),
-            _ => self.socket_timeout,
-        }
-    }
-}
-
 /// Whether an error means the socket can no longer be trusted, so the connection must be
 /// replaced: redis-rs's "unrecoverable" errors, and any I/O failure (a reset, an EOF after a
 /// server restart, a broken pipe) except our own reply timeouts.
@@ -217,15 +204,10 @@ async fn guarded<T: Replies>(
 impl GuardedConnection {
     /// Runs one command under the guard.
     pub(crate) async fn command(&mut self, cmd: &Cmd) -> Result<Value, RedisError> {
-        // Without a socket timeout no command has one: skip classifying it.
-        let timeout = match self.socket_timeout {
-            Some(_) => self.timeout_for(classify(cmd)),
-            None => None,
-        };
         guarded(
             self,
-            timeout,
-            || String::from_utf8_lossy(command_name(cmd)).to_uppercase(),
+            reply_timeout(self.socket_timeout, cmd),
+            || display_name(cmd),
             async |conn| conn.req_packed_command(cmd).await,
         )
         .await
@@ -238,19 +220,9 @@ impl GuardedConnection {
         offset: usize,
         count: usize,
     ) -> Result<Vec<Value>, RedisError> {
-        // The pipeline may wait as long as its longest blocking command.
-        let mut timeout = self.socket_timeout;
-        for cmd in pipeline.cmd_iter() {
-            if let CommandClass::Blocking { .. } = classify(cmd) {
-                timeout = match (timeout, self.timeout_for(classify(cmd))) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    _ => None,
-                };
-            }
-        }
         guarded(
             self,
-            timeout,
+            pipeline_reply_timeout(self.socket_timeout, pipeline),
             || "pipeline".to_string(),
             async |conn| conn.req_packed_commands(pipeline, offset, count).await,
         )
