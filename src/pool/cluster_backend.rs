@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use redis::{
 };
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
+use super::guarded::{within, InFlight, Poison, Sharing};
 use super::hot_keys::HotKeyTracker;
 use super::in_flight::InFlightCount;
 use super::DEFAULT_POOL_TIMEOUT;
@@ -304,11 +305,17 @@ impl ClusterBackend {
         })
     }
 
-    fn handle(&self, conn: ClusterConnection, mode: Mode) -> ClusterHandle {
+    fn handle(&self, conn: ClusterConnection, sharing: Sharing, poison: Poison) -> ClusterHandle {
+        // The shared connection's per-attempt timeout is the cluster client's own.
+        let socket_timeout = match sharing {
+            Sharing::Exclusive => self.options.socket_timeout,
+            Sharing::Shared(_) => None,
+        };
         ClusterHandle {
             conn,
-            mode,
-            socket_timeout: self.options.socket_timeout,
+            sharing,
+            poison,
+            socket_timeout,
             tracker: self.tracker.clone(),
         }
     }
@@ -350,7 +357,8 @@ impl PoolBackend for ClusterBackend {
         let shared = self.shared_state().await?;
         let handle = self.handle(
             shared.conn.clone(),
-            Mode::Shared(self.counts.shared_in_flight.clone()),
+            Sharing::Shared(self.counts.shared_in_flight.clone()),
+            Poison::default(),
         );
         Ok(PooledConnection::new(handle))
     }
@@ -386,13 +394,13 @@ impl PoolBackend for ClusterBackend {
             }
         };
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
-        let poison = Arc::new(AtomicBool::new(false));
-        let handle = self.handle(conn.clone(), Mode::Exclusive(poison.clone()));
+        let poison = Poison::default();
+        let handle = self.handle(conn.clone(), Sharing::Exclusive, poison.clone());
         let idle = self.idle.clone();
         let counts = self.counts.clone();
         Ok(PooledConnection::with_release(handle, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
-            let clean = release == Release::Reuse && !poison.load(Ordering::Acquire);
+            let clean = release == Release::Reuse && !poison.is_set();
             let kept = clean && idle.lock().map(|mut idle| idle.push(conn)).is_ok();
             if !kept {
                 counts.exclusive_open.fetch_sub(1, Ordering::Relaxed);
@@ -434,67 +442,32 @@ impl fmt::Debug for ClusterBackend {
     }
 }
 
-/// How a handed-out cluster connection is used.
-enum Mode {
-    /// Shared by every caller; counts commands in flight.
-    Shared(Arc<InFlightCount>),
-    /// One caller's; set when a command was cut off (timed out or cancelled), after which
-    /// a reply may still be on its way, so the connection is closed rather than reused.
-    Exclusive(Arc<AtomicBool>),
-}
-
 /// A cluster connection as handed out: counts, timeouts and hot-key tracking around it.
+///
+/// Shared by every caller, it counts commands in flight. One caller's (exclusive), its
+/// poison is set when a command was cut off (timed out or cancelled), after which a reply may
+/// still be on its way, so the connection is closed rather than reused.
 struct ClusterHandle {
     conn: ClusterConnection,
-    mode: Mode,
+    sharing: Sharing,
+    poison: Poison,
+    // Applied by the handle itself: exclusive connections only.
     socket_timeout: Option<Duration>,
     tracker: Option<Arc<HotKeyTracker>>,
 }
 
-/// Poisons an exclusive connection unless the command finished.
-struct Unfinished<'a> {
-    mode: &'a Mode,
-    done: bool,
-}
-
-impl Drop for Unfinished<'_> {
-    fn drop(&mut self) {
-        if let Mode::Exclusive(poison) = self.mode {
-            if !self.done {
-                poison.store(true, Ordering::Release);
-            }
-        }
-    }
-}
-
 impl ClusterHandle {
-    /// Runs one request: in flight counted, bounded by `timeout` on exclusive connections
-    /// (the shared one's per-attempt timeout is the cluster client's own).
+    /// Runs one request: in flight counted, bounded by `timeout`.
     async fn run<T>(
-        mode: &Mode,
+        sharing: &Sharing,
+        poison: &Poison,
         timeout: Option<Duration>,
         command: impl FnOnce() -> String,
         request: impl Future<Output = RedisResult<T>>,
     ) -> RedisResult<T> {
-        let _counted = match mode {
-            Mode::Shared(count) => Some(count.enter()),
-            Mode::Exclusive(_) => None,
-        };
-        let mut unfinished = Unfinished { mode, done: false };
-        let result = match (mode, timeout) {
-            (Mode::Exclusive(_), Some(limit)) => match tokio::time::timeout(limit, request).await {
-                Ok(result) => result,
-                Err(_) => {
-                    return Err(Error::CommandTimeout {
-                        command: command(),
-                        timeout: limit,
-                    }
-                    .into())
-                }
-            },
-            _ => request.await,
-        };
-        unfinished.done = true;
+        let in_flight = InFlight::start(sharing, poison);
+        let result = within(timeout, command, request).await?;
+        in_flight.finish();
         result
     }
 }
@@ -568,7 +541,8 @@ impl ConnectionLike for ClusterHandle {
             let timeout = reply_timeout(self.socket_timeout, cmd);
             let ClusterHandle {
                 conn,
-                mode,
+                sharing,
+                poison,
                 tracker,
                 ..
             } = self;
@@ -576,7 +550,7 @@ impl ConnectionLike for ClusterHandle {
                 let result = conn.req_packed_command(cmd).await;
                 follow_redirects(conn, cmd, result).await
             };
-            let result = Self::run(mode, timeout, || display_name(cmd), request).await;
+            let result = Self::run(sharing, poison, timeout, || display_name(cmd), request).await;
             if let (Some(tracker), Ok(value)) = (tracker, &result) {
                 if !matches!(value, Value::ServerError(_)) {
                     tracker.maybe_track(cmd, conn);
@@ -594,9 +568,15 @@ impl ConnectionLike for ClusterHandle {
     ) -> RedisFuture<'a, Vec<Value>> {
         Box::pin(async move {
             let timeout = pipeline_reply_timeout(self.socket_timeout, pipeline);
-            let ClusterHandle { conn, mode, .. } = self;
+            let ClusterHandle {
+                conn,
+                sharing,
+                poison,
+                ..
+            } = self;
             Self::run(
-                mode,
+                sharing,
+                poison,
                 timeout,
                 || "pipeline".to_string(),
                 conn.req_packed_commands(pipeline, offset, count),

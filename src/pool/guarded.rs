@@ -7,6 +7,7 @@
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,8 +114,9 @@ impl Replies for Vec<Value> {
     }
 }
 
-/// Runs while a command is in flight; if dropped before `done`, the command was cancelled.
-struct InFlight<'a> {
+/// Runs while a command is in flight; dropped before [`finish`](Self::finish), the command
+/// was cut off (cancelled or timed out), and an exclusive connection is poisoned.
+pub(crate) struct InFlight<'a> {
     // On a shared connection: the command's place in the pool's in-flight count.
     _counted: Option<Counted<'a>>,
     poison: &'a Poison,
@@ -123,7 +125,8 @@ struct InFlight<'a> {
 }
 
 impl<'a> InFlight<'a> {
-    fn start(sharing: &'a Sharing, poison: &'a Poison) -> Self {
+    /// Counts a command in flight on a connection of this sharing, guarded by `poison`.
+    pub(crate) fn start(sharing: &'a Sharing, poison: &'a Poison) -> Self {
         let (counted, exclusive) = match sharing {
             Sharing::Shared(count) => (Some(count.enter()), false),
             Sharing::Exclusive => (None, true),
@@ -134,6 +137,13 @@ impl<'a> InFlight<'a> {
             exclusive,
             done: false,
         }
+    }
+}
+
+impl InFlight<'_> {
+    /// The command ended with a reply (or an error that leaves no reply pending).
+    pub(crate) fn finish(mut self) {
+        self.done = true;
     }
 }
 
@@ -169,25 +179,10 @@ async fn guarded<T: Replies>(
     command: impl FnOnce() -> String,
     request: impl AsyncFnOnce(&mut MultiplexedConnection) -> Result<T, RedisError>,
 ) -> Result<T, RedisError> {
-    let mut in_flight = InFlight::start(sharing, poison);
-    let request = request(conn);
-    let result = match timeout {
-        // Boxed: a timer is large (cache-aligned) and would make every command's future as
-        // large, timer or not; a future that large is costly to move and to allocate.
-        Some(limit) => match Box::pin(tokio::time::timeout(limit, request)).await {
-            Ok(result) => result,
-            Err(_) => {
-                // The reply may still arrive: on a shared connection the multiplexer discards
-                // it; an exclusive one is poisoned because `in_flight` is not done.
-                return Err(Error::CommandTimeout {
-                    command: command(),
-                    timeout: limit,
-                }
-                .into());
-            }
-        },
-        None => request.await,
-    };
+    let in_flight = InFlight::start(sharing, poison);
+    // On a timeout the reply may still arrive: on a shared connection the multiplexer
+    // discards it; an exclusive one is poisoned because `in_flight` is not finished.
+    let result = within(timeout, command, request(conn)).await?;
     if let Err(err) = &result {
         if breaks_connection(err) {
             poison.set_broken();
@@ -197,8 +192,31 @@ async fn guarded<T: Replies>(
         // A sentinel pool still talking to a demoted primary.
         poison.set();
     }
-    in_flight.done = true;
+    in_flight.finish();
     result
+}
+
+/// Awaits `request` for at most `limit` (`None`: for as long as it takes). The outer error
+/// is the timeout, naming the command; the inner result is the request's own.
+pub(crate) async fn within<T>(
+    limit: Option<Duration>,
+    command: impl FnOnce() -> String,
+    request: impl Future<Output = Result<T, RedisError>>,
+) -> Result<Result<T, RedisError>, RedisError> {
+    match limit {
+        // Boxed: a timer is large (cache-aligned) and would make every command's future as
+        // large, timer or not; a future that large is costly to move and to allocate.
+        Some(limit) => Box::pin(tokio::time::timeout(limit, request))
+            .await
+            .map_err(|_| {
+                Error::CommandTimeout {
+                    command: command(),
+                    timeout: limit,
+                }
+                .into()
+            }),
+        None => Ok(request.await),
+    }
 }
 
 impl GuardedConnection {
