@@ -1025,7 +1025,7 @@ impl Report<'_> {
         out
     }
 
-    /// What each mode's client costs in CPU per command over raw redis-rs at the highest
+    /// What each mode's client costs in CPU per op over raw redis-rs at the highest
     /// concurrency, where CPU is what bounds throughput.
     fn cost_split(&self) -> String {
         let Some(&tasks) = self.args.tasks.iter().max() else {
@@ -1033,7 +1033,8 @@ impl Report<'_> {
         };
         let mut out = format!(
             "\n### Where the CPU goes at {tasks} tasks\n\n\
-             Client CPU per command over raw redis-rs (µs, medians over the rounds):\n\n\
+             Client CPU per op (a command, or one {PIPELINE_COMMANDS}-command pipeline) over raw \
+             redis-rs (µs, medians over the rounds):\n\n\
              | op | {} |\n|---|{}\n",
             self.modes
                 .iter()

@@ -478,8 +478,8 @@ struct Measurement<'a> {
     instruments: &'a CommandInstruments,
     span: Option<LeafSpan>,
     started: Instant,
+    // Taken when the command ends: still here when dropped, the command was cancelled.
     active: Option<ActiveRequest<'a>>,
-    finished: bool,
 }
 
 impl<'a> Measurement<'a> {
@@ -492,7 +492,6 @@ impl<'a> Measurement<'a> {
             span,
             started,
             active: Some(active),
-            finished: false,
         }
     }
 
@@ -500,7 +499,6 @@ impl<'a> Measurement<'a> {
     fn finish<T: Reply>(mut self, result: &RedisResult<T>) {
         let ended = Instant::now();
         let server_error = result.as_ref().ok().and_then(Reply::server_error);
-        self.finished = true;
         self.instruments.record(
             result.is_ok() && server_error.is_none(),
             ended.saturating_duration_since(self.started),
@@ -520,7 +518,7 @@ impl Drop for Measurement<'_> {
     /// The command was cancelled (its future dropped mid-flight): a failure. The span ends
     /// as cancelled when dropped.
     fn drop(&mut self) {
-        if !self.finished {
+        if self.active.is_some() {
             self.instruments.record(false, self.started.elapsed());
         }
     }
@@ -564,9 +562,9 @@ impl ConnectionLike for MonitoredRedisConnection {
             let instruments = core.instruments.pipeline();
             let span_name = next_pipeline.take();
             let span = parent.is_observed().then(|| {
-                let span_name = match span_name {
-                    Some(span_name) => span_name,
-                    None => Arc::from(format!("{name}.pipeline")),
+                let span_name: Cow<'_, str> = match &span_name {
+                    Some(span_name) => Cow::Borrowed(span_name),
+                    None => Cow::Owned(format!("{name}.pipeline")),
                 };
                 let batch_size = TagValue::Int(pipeline.len() as i64);
                 core.start_span(parent, &span_name, &PIPELINE_OPERATION, Some(&batch_size))

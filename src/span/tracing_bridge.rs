@@ -275,7 +275,7 @@ impl SpanRecorder for TracingRecorder {
     /// subscriber (each call costs a dispatch and, in `fmt`, a formatting pass); others are
     /// recorded one by one.
     fn on_tags(&mut self, tags: &[(&str, &TagValue)]) {
-        // A command span's tags fit in one batch.
+        // Tags set together after a span starts (an HTTP server span's) fit in one batch.
         const BATCH: usize = 8;
         let fields = self.span.metadata().map(|m| m.fields());
         let (Some(fields), Some(any_field)) = (fields, fields.and_then(|f| f.iter().next())) else {
