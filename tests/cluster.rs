@@ -55,6 +55,24 @@ fn fixture(cluster: &RedisCluster, extra: &[(&str, &str)]) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// Has the cluster client report its runtime metrics (pool size, sockets, in use).
+    fn report_runtime_metrics(&self) {
+        let (_, factory) = self
+            .baseplate
+            .factories()
+            .find(|(name, _)| *name == "cluster")
+            .expect("the fixture configures client `cluster`");
+        factory.report_runtime_metrics(&self.metrics);
+    }
+
+    /// The cluster client's runtime gauge `name`, as last reported.
+    fn runtime_gauge(&self, name: &str) -> Option<f64> {
+        self.metrics
+            .gauge_value(name, &[(names::LABEL_CLIENT, "cluster")])
+    }
+}
+
 fn handle(f: &Fixture) -> MonitoredRedisConnection {
     f.baseplate.make_context_object().redis("cluster").unwrap()
 }
@@ -212,20 +230,10 @@ async fn every_slot_is_reachable_with_cluster_spans_and_metrics() {
     );
 
     // Runtime metrics: the limit, and the shared connection's one socket per node.
-    let (_, factory) = f
-        .baseplate
-        .factories()
-        .find(|(name, _)| *name == "cluster")
-        .unwrap();
-    factory.report_runtime_metrics(&f.metrics);
-    let client = [(names::LABEL_CLIENT, "cluster")];
+    f.report_runtime_metrics();
+    assert_eq!(f.runtime_gauge(names::RUNTIME_POOL_SIZE), Some(50.0));
     assert_eq!(
-        f.metrics.gauge_value(names::RUNTIME_POOL_SIZE, &client),
-        Some(50.0)
-    );
-    assert_eq!(
-        f.metrics
-            .gauge_value(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client),
+        f.runtime_gauge(names::RUNTIME_POOL_OPEN_CONNECTIONS),
         Some(6.0)
     );
     assert_eq!(
@@ -457,22 +465,12 @@ async fn blocking_commands_get_a_dedicated_connection() {
 
     // The dedicated connection was given back clean and kept: shared + 1 dedicated, 6
     // sockets each.
-    let (_, factory) = f
-        .baseplate
-        .factories()
-        .find(|(name, _)| *name == "cluster")
-        .unwrap();
-    factory.report_runtime_metrics(&f.metrics);
-    let client = [(names::LABEL_CLIENT, "cluster")];
+    f.report_runtime_metrics();
     assert_eq!(
-        f.metrics
-            .gauge_value(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client),
+        f.runtime_gauge(names::RUNTIME_POOL_OPEN_CONNECTIONS),
         Some(12.0)
     );
-    assert_eq!(
-        f.metrics.gauge_value(names::RUNTIME_POOL_IN_USE, &client),
-        Some(0.0)
-    );
+    assert_eq!(f.runtime_gauge(names::RUNTIME_POOL_IN_USE), Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -506,20 +504,10 @@ async fn max_connections_counts_sockets_on_every_node() {
     // Once the dedicated connection is back, the next blocking command gets it.
     let nothing: Option<(String, String)> = second.blpop("{limit}b", 0.1).await.unwrap();
     assert_eq!(nothing, None);
-    let (_, factory) = f
-        .baseplate
-        .factories()
-        .find(|(name, _)| *name == "cluster")
-        .unwrap();
-    factory.report_runtime_metrics(&f.metrics);
-    let client = [(names::LABEL_CLIENT, "cluster")];
+    f.report_runtime_metrics();
+    assert_eq!(f.runtime_gauge(names::RUNTIME_POOL_SIZE), Some(12.0));
     assert_eq!(
-        f.metrics.gauge_value(names::RUNTIME_POOL_SIZE, &client),
-        Some(12.0)
-    );
-    assert_eq!(
-        f.metrics
-            .gauge_value(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client),
+        f.runtime_gauge(names::RUNTIME_POOL_OPEN_CONNECTIONS),
         Some(12.0)
     );
 }
