@@ -2,7 +2,7 @@
 
 use redis::Value;
 
-use super::{arg_i64, bulk, error, fail, int, Exec, Reply};
+use super::{arg_i64, bulk, clamp_range, error, fail, int, Exec, Reply};
 
 fn push(x: &mut Exec<'_>, left: bool) -> Reply {
     let key = x.arg(1).to_vec();
@@ -80,21 +80,6 @@ pub(super) fn rpop(x: &mut Exec<'_>) -> Reply {
 pub(super) fn llen(x: &mut Exec<'_>) -> Reply {
     let key = x.arg(1).to_vec();
     Ok(int(x.list(&key)?.map_or(0, |l| l.len()) as i64))
-}
-
-/// Clamps a Redis `start`/`end` pair to a list of `len`; `None` when the range is empty.
-fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let start = if start < 0 {
-        (start + len).max(0)
-    } else {
-        start
-    };
-    let end = if end < 0 { end + len } else { end };
-    if start > end || start >= len {
-        return None;
-    }
-    Some((start as usize, end.min(len - 1) as usize))
 }
 
 pub(super) fn lrange(x: &mut Exec<'_>) -> Reply {

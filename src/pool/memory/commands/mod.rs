@@ -123,6 +123,22 @@ pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
+/// Clamps a Redis `start`/`end` index pair (negative: from the end) to a list or sorted set
+/// of `len`; `None` when the range is empty.
+pub(crate) fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 {
+        (start + len).max(0)
+    } else {
+        start
+    };
+    let end = if end < 0 { end + len } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}
+
 /// Formats a double as Redis 7.0 replies with it (`%.17g`).
 pub(crate) fn format_score(x: f64) -> String {
     if x.is_infinite() {

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use redis::Value;
 
 use super::{
-    arg_i64, bulk, error, fail, format_score, int, parse_f64, Exec, Reply, NOT_FLOAT, SYNTAX,
+    arg_i64, bulk, clamp_range, error, fail, format_score, int, parse_f64, Exec, Reply, NOT_FLOAT,
+    SYNTAX,
 };
 use crate::pool::memory::store::{Data, Entry};
 
@@ -273,21 +274,10 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
         sorted.reverse();
     }
     let picked: Vec<(f64, Vec<u8>)> = match bounds {
-        Bounds::Rank(start, end) => {
-            let len = sorted.len() as i64;
-            let start = if start < 0 {
-                (start + len).max(0)
-            } else {
-                start
-            };
-            let end = if end < 0 { end + len } else { end };
-            if start > end || start >= len {
-                vec![]
-            } else {
-                let end = end.min(len - 1);
-                sorted[start as usize..=end as usize].to_vec()
-            }
-        }
+        Bounds::Rank(start, end) => match clamp_range(start, end, sorted.len()) {
+            Some((start, end)) => sorted[start..=end].to_vec(),
+            None => vec![],
+        },
         Bounds::Score((min, minex), (max, maxex)) => {
             let in_range = |s: f64| {
                 (if minex { s > min } else { s >= min }) && (if maxex { s < max } else { s <= max })
