@@ -5,7 +5,7 @@ use std::pin::pin;
 use redis::Value;
 
 use super::commands::{blocking_timeout, pop_first_nonempty, Exec};
-use super::store::{now_ms, Store};
+use super::store::Store;
 
 /// BLPOP/BRPOP `args` (name, keys…, timeout) on database `db`. The wait is cancel-safe:
 /// nothing is popped until the reply is ready.
@@ -23,13 +23,7 @@ pub(crate) async fn pop(store: &Store, db: usize, args: &[Vec<u8>], left: bool) 
         notified.as_mut().enable();
         {
             let mut ks = store.lock();
-            let mut x = Exec {
-                ks: &mut ks,
-                db,
-                now: now_ms(),
-                args,
-                pushed: false,
-            };
+            let mut x = Exec::new(&mut ks, db, args);
             match pop_first_nonempty(&mut x, keys, left) {
                 Ok(Some(reply)) => return reply,
                 Ok(None) => {}

@@ -192,13 +192,7 @@ impl InMemoryConnection {
                 if let Err(e) = commands::blocking_timeout(timeout) {
                     return (e, false);
                 }
-                let mut x = Exec {
-                    ks,
-                    db: self.db as usize,
-                    now: now_ms(),
-                    args,
-                    pushed: false,
-                };
+                let mut x = Exec::new(ks, self.db as usize, args);
                 match commands::pop_first_nonempty(&mut x, keys, name == "blpop") {
                     Ok(Some(v)) => v,
                     Ok(None) => Value::Nil,
@@ -209,13 +203,7 @@ impl InMemoryConnection {
                 let Some((_, handler)) = commands::lookup(name) else {
                     return (error("ERR unknown command"), false);
                 };
-                let mut x = Exec {
-                    ks,
-                    db: self.db as usize,
-                    now: now_ms(),
-                    args,
-                    pushed: false,
-                };
+                let mut x = Exec::new(ks, self.db as usize, args);
                 let reply = handler(&mut x).unwrap_or_else(|e| e);
                 return (reply, x.pushed);
             }

@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use redis::Value;
 
-use super::store::{Data, Db, Entry, Keyspace};
+use super::store::{now_ms, Data, Db, Entry, Keyspace};
 
 pub(crate) use lists::{blocking_timeout, pop_first_nonempty};
 
@@ -34,6 +34,19 @@ pub(crate) struct Exec<'a> {
     pub(crate) args: &'a [Vec<u8>],
     /// Set when a list gained elements, so blocked pops are woken.
     pub(crate) pushed: bool,
+}
+
+impl<'a> Exec<'a> {
+    /// A command about to run now against database `db`.
+    pub(crate) fn new(ks: &'a mut Keyspace, db: usize, args: &'a [Vec<u8>]) -> Self {
+        Exec {
+            ks,
+            db,
+            now: now_ms(),
+            args,
+            pushed: false,
+        }
+    }
 }
 
 pub(crate) const WRONGTYPE: &str =
