@@ -25,7 +25,8 @@ async fn broken() -> (StatusCode, &'static str) {
     (StatusCode::BAD_GATEWAY, "upstream is down")
 }
 
-fn app(name: &str) -> (Router, RecordingObserver) {
+/// A Baseplate with client `foo` on the in-memory backend `memory://{name}`, and its spans.
+fn baseplate(name: &str) -> (Baseplate, RecordingObserver) {
     let config = RawConfig::from_pairs([("foo.url", format!("memory://{name}"))]);
     let mut baseplate = Baseplate::new(config);
     let spans = RecordingObserver::new();
@@ -33,6 +34,11 @@ fn app(name: &str) -> (Router, RecordingObserver) {
     baseplate
         .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
         .unwrap();
+    (baseplate, spans)
+}
+
+fn app(name: &str) -> (Router, RecordingObserver) {
+    let (baseplate, spans) = baseplate(name);
     let router = Router::new()
         .route("/hits/{page}", get(hit))
         .route("/broken", get(broken))
@@ -185,13 +191,7 @@ async fn a_cancelled_request_ends_its_span_as_cancelled() {
 async fn the_layer_wraps_any_tower_service() {
     use axum::http::Response;
 
-    let config = RawConfig::from_pairs([("foo.url", "memory://web-tower")]);
-    let mut baseplate = Baseplate::new(config);
-    let spans = RecordingObserver::new();
-    baseplate.register(spans.clone().into_observer());
-    baseplate
-        .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
-        .unwrap();
+    let (baseplate, spans) = baseplate("web-tower");
     let service = tower::ServiceBuilder::new()
         .layer(BaseplateLayer::new(Arc::new(baseplate)))
         .service_fn(|request: Request<()>| async move {
