@@ -11,6 +11,10 @@
 //! measures, at each concurrency (tasks) and for GET, SET and a 100-command pipeline:
 //!
 //! - `raw`: one shared redis-rs `MultiplexedConnection`, cloned into every task;
+//! - `inline`: `raw` with `full`'s instrumentation written by hand around each command (the
+//!   same Prometheus series, one `tracing` span per command with the same fields under a
+//!   request span): no library, no pool, no routing, so the least any client instrumented
+//!   this way can cost;
 //! - `noop`: our client (mobc pool, shared multiplexed connection) with the no-op sink and no
 //!   span observer;
 //! - `full`: our client fully instrumented: `FacadeSink::global()` with a Prometheus recorder
@@ -23,15 +27,16 @@
 //!   no instrumentation;
 //! - `redis-benchmark` at the same concurrency, when it is on PATH.
 //!
-//! Cells run interleaved (raw, noop, full, exclusive, rotated each round) and the whole set
+//! Cells run interleaved (every mode, rotated each round) and the whole set
 //! is repeated `--rounds` times; a mode's ratio is the median of its per-round ratios to the
 //! raw cell of the same round. Output: a table, and lines `ratio <mode> <tasks> <op> <value>`.
 //!
 //! The Prometheus recorder's pending histogram samples are drained every second, as a
 //! service's exporter (its scrapes, or the upkeep task of `install()`) would.
 //!
-//! Each task of `noop`/`full` works as a request handler would: it opens a request (server
-//! span + handle from the request context) every 100 commands and runs them on that handle.
+//! Each task of `inline`, `noop`, `metrics`, `spans` and `full` works as a request handler
+//! would: it opens a request (server span, and for our client a handle from the request
+//! context) every 100 commands and runs them under it.
 
 mod support;
 
@@ -62,6 +67,7 @@ const CLIENT: &str = "bench";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Mode {
     Raw,
+    Inline,
     Noop,
     Metrics,
     Spans,
@@ -71,7 +77,8 @@ enum Mode {
 
 impl Mode {
     /// The modes `--modes` may name (raw always runs: it is what the others are compared to).
-    const CHOSEN: [Mode; 5] = [
+    const CHOSEN: [Mode; 6] = [
+        Mode::Inline,
         Mode::Noop,
         Mode::Metrics,
         Mode::Spans,
@@ -82,6 +89,7 @@ impl Mode {
     fn name(self) -> &'static str {
         match self {
             Mode::Raw => "raw",
+            Mode::Inline => "inline",
             Mode::Noop => "noop",
             Mode::Metrics => "metrics",
             Mode::Spans => "spans",
@@ -93,6 +101,10 @@ impl Mode {
     fn describe(self) -> &'static str {
         match self {
             Mode::Raw => "redis-rs, one shared MultiplexedConnection",
+            Mode::Inline => {
+                "`raw` with `full`'s metrics and spans written by hand around each command \
+                 (no library, pool or routing): the floor for `full`"
+            }
             Mode::Noop => "baseplate-redis, no-op sink, no observer",
             Mode::Metrics => {
                 "baseplate-redis, Prometheus only (no observer): `full` less its spans"
@@ -102,6 +114,21 @@ impl Mode {
             }
             Mode::Full => "baseplate-redis, Prometheus + tracing spans",
             Mode::Exclusive => "baseplate-redis pool, exclusive checkout per command",
+        }
+    }
+
+    /// The mode's colour in the chart.
+    fn color(self) -> plotters::style::RGBColor {
+        use plotters::style::colors::{BLACK, BLUE, RED};
+        use plotters::style::RGBColor;
+        match self {
+            Mode::Raw => BLACK,
+            Mode::Inline => RGBColor(0, 170, 170),
+            Mode::Noop => BLUE,
+            Mode::Metrics => RGBColor(230, 140, 0),
+            Mode::Spans => RGBColor(0, 150, 0),
+            Mode::Full => RED,
+            Mode::Exclusive => RGBColor(140, 140, 140),
         }
     }
 }
@@ -141,7 +168,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
-               [--modes noop,metrics,spans,full,exclusive] [--max-connections N]
+               [--modes inline,noop,metrics,spans,full,exclusive] [--max-connections N]
                [--no-exclusive] [--no-redis-benchmark] [--fmt-subscriber]
                [--chart FILE.png] [--markdown FILE.md]
 env: REDIS_URL (default: a private redis-server), LOADGEN_SECS, LOADGEN_ROUNDS";
@@ -201,7 +228,7 @@ impl Args {
                                     .ok_or_else(|| {
                                         format!(
                                             "--modes: unknown mode {name:?} \
-                                             (noop, metrics, spans, full, exclusive)"
+                                             (inline, noop, metrics, spans, full, exclusive)"
                                         )
                                     })
                             })
@@ -254,6 +281,8 @@ struct Cell {
 struct Contenders {
     client: redis::Client,
     raw: MultiplexedConnection,
+    /// The server's host and port, as `inline`'s spans name them.
+    server: Arc<(String, u16)>,
     noop: RedisContextFactory,
     noop_pool: Arc<dyn PoolBackend>,
     metrics: Service,
@@ -486,6 +515,10 @@ fn install_observability(fmt: bool) -> Result<(), String> {
 impl Contenders {
     async fn build(url: &str, max_connections: u32) -> Result<Contenders, String> {
         let client = redis::Client::open(url).map_err(|e| format!("{url}: {e}"))?;
+        let server = match client.get_connection_info().addr() {
+            redis::ConnectionAddr::Tcp(host, port) => (host.clone(), *port),
+            other => (other.to_string(), 0),
+        };
         let raw = connect_raw(&client)
             .await
             .map_err(|e| format!("cannot connect to {url}: {e}"))?;
@@ -523,6 +556,7 @@ impl Contenders {
         Ok(Contenders {
             client,
             raw,
+            server: Arc::new(server),
             noop,
             noop_pool,
             metrics: service(true, false)?,
@@ -541,7 +575,7 @@ impl Contenders {
 
     fn pool(&self, mode: Mode) -> Option<&Arc<dyn PoolBackend>> {
         match mode {
-            Mode::Raw => None,
+            Mode::Raw | Mode::Inline => None,
             Mode::Noop => Some(&self.noop_pool),
             Mode::Metrics => Some(&self.metrics.pool),
             Mode::Spans => Some(&self.spans.pool),
@@ -566,6 +600,7 @@ impl Contenders {
             let start = start.clone();
             let target = match mode {
                 Mode::Raw => Target::Raw(self.raw.clone()),
+                Mode::Inline => Target::Inline(self.raw.clone(), self.server.clone()),
                 Mode::Noop => Target::Noop(self.noop.clone()),
                 Mode::Metrics => Target::Service(self.metrics.baseplate.clone()),
                 Mode::Spans => Target::Service(self.spans.baseplate.clone()),
@@ -655,6 +690,8 @@ async fn connect_raw(client: &redis::Client) -> Result<MultiplexedConnection, St
 /// What a task sends its commands through.
 enum Target {
     Raw(MultiplexedConnection),
+    /// The raw connection, and the server's host and port (span fields).
+    Inline(MultiplexedConnection, Arc<(String, u16)>),
     Noop(RedisContextFactory),
     Service(Arc<Baseplate>),
     Exclusive(Arc<dyn PoolBackend>),
@@ -742,6 +779,28 @@ impl Worker {
                     }
                 }
             }
+            Target::Inline(mut conn, server) => {
+                let instruments = InlineInstruments::new(self.op);
+                'requests: loop {
+                    let request = tracing::info_span!(
+                        "baseplate.span",
+                        otel.name = "loadgen",
+                        otel.kind = "server"
+                    );
+                    for _ in 0..REQUEST_COMMANDS {
+                        if !gate(&mut warmup, &mut deadline).await {
+                            break 'requests;
+                        }
+                        let t = Instant::now();
+                        instruments
+                            .measured(&request, &server, self.one(&mut conn))
+                            .await?;
+                        if deadline.is_some() {
+                            timed(t, &mut latencies);
+                        }
+                    }
+                }
+            }
             Target::Noop(factory) => 'outer: loop {
                 let mut conn = factory.connection();
                 for _ in 0..REQUEST_COMMANDS {
@@ -785,6 +844,80 @@ impl Worker {
             }
         }
         Ok(latencies)
+    }
+}
+
+/// `full`'s instrumentation of one command, written by hand: the Prometheus handles resolved
+/// once, and a `tracing` span with the fields `TracingObserver` gives a command's span.
+struct InlineInstruments {
+    operation: &'static str,
+    span_name: &'static str,
+    batch_size: Option<usize>,
+    active: metrics::Gauge,
+    requests: metrics::Counter,
+    latency: metrics::Histogram,
+}
+
+impl InlineInstruments {
+    fn new(op: Op) -> Self {
+        use baseplate_redis::sink::names;
+        let (operation, span_name, command, batch_size) = match op {
+            Op::Get => ("GET", "inline.GET", "get", None),
+            Op::Set => ("SET", "inline.SET", "set", None),
+            Op::Pipeline => (
+                "PIPELINE",
+                "inline.pipeline",
+                names::COMMAND_PIPELINE,
+                Some(PIPELINE_COMMANDS),
+            ),
+        };
+        let labels = [
+            (names::LABEL_COMMAND, command),
+            (names::LABEL_DATABASE, "0"),
+            (names::LABEL_CLIENT_NAME, "inline"),
+            (names::LABEL_TYPE, names::TYPE_STANDALONE),
+        ];
+        let mut outcome = labels.to_vec();
+        outcome.push((names::LABEL_SUCCESS, "true"));
+        InlineInstruments {
+            operation,
+            span_name,
+            batch_size,
+            active: metrics::gauge!(names::ACTIVE_REQUESTS, &labels),
+            requests: metrics::counter!(names::REQUESTS_TOTAL, &outcome),
+            latency: metrics::histogram!(names::LATENCY_SECONDS, &outcome),
+        }
+    }
+
+    /// Runs `command` under a span child of `request`, counting it in flight and recording
+    /// its latency and count.
+    async fn measured(
+        &self,
+        request: &tracing::Span,
+        (host, port): &(String, u16),
+        command: impl std::future::Future<Output = Result<(), String>>,
+    ) -> Result<(), String> {
+        self.active.increment(1.0);
+        let started = Instant::now();
+        let span = tracing::info_span!(
+            parent: request,
+            "baseplate.span",
+            otel.name = self.span_name,
+            otel.kind = "client",
+            db.system.name = "redis",
+            db.system = "redis",
+            db.operation.name = self.operation,
+            db.operation.batch.size = self.batch_size,
+            db.namespace = "0",
+            server.address = host.as_str(),
+            server.port = port,
+        );
+        let result = command.await;
+        self.latency.record(started.elapsed().as_secs_f64());
+        self.requests.increment(1);
+        self.active.decrement(1.0);
+        drop(span);
+        result
     }
 }
 
@@ -997,11 +1130,13 @@ impl Report<'_> {
     }
 
     /// The issue's targets for the fully instrumented client, each with the ratio measured
-    /// in this run and whether it was met.
+    /// in this run, whether it was met, and what `inline` (the same instrumentation by hand,
+    /// no library) measured beside it.
     fn targets(&self) -> String {
         let mut out = String::from(
             "\n### Targets (fully instrumented client, ratio to raw redis-rs)\n\n\
-             | op | tasks | target | measured | met |\n|---|---|---|---|---|\n",
+             | op | tasks | target | `full` measured | met | `inline` (floor) |\n\
+             |---|---|---|---|---|---|\n",
         );
         let wanted = [
             (Op::Get, 1, 0.95),
@@ -1015,9 +1150,12 @@ impl Report<'_> {
         for (op, tasks, target) in wanted {
             if let Some((ratio, _)) = self.ratio(Mode::Full, tasks, op) {
                 let met = if ratio >= target { "yes" } else { "**no**" };
+                let floor = self
+                    .ratio(Mode::Inline, tasks, op)
+                    .map_or_else(|| "-".to_string(), |(floor, _)| format!("{floor:.3}"));
                 let _ = writeln!(
                     out,
-                    "| {} | {tasks} | ≥ {target:.2} | {ratio:.3} | {met} |",
+                    "| {} | {tasks} | ≥ {target:.2} | {ratio:.3} | {met} | {floor} |",
                     op.name()
                 );
             }
@@ -1095,10 +1233,11 @@ impl Report<'_> {
         }
         let _ = writeln!(
             out,
-            "\n`noop` and `full` tasks work like request handlers: a new request context \
-             (server span and client handle) every {REQUEST_COMMANDS} commands. In `full`, \
-             every command makes a real `tracing` span (subscriber: {}) and updates \
-             Prometheus metrics through the `metrics` facade.\n",
+            "\nThe tasks of `inline` and of our client work like request handlers: a new \
+             request (a server span and, for our client, a handle from the request context) \
+             every {REQUEST_COMMANDS} commands. In `full` and `inline`, every command makes a \
+             real `tracing` span (subscriber: {}) and updates Prometheus metrics through the \
+             `metrics` facade.\n",
             if self.args.fmt_subscriber {
                 "`tracing_subscriber::fmt` at INFO, writing to `std::io::sink`"
             } else {
@@ -1225,6 +1364,9 @@ mod chart {
 
     use super::{Op, Report};
 
+    /// One contender's line: its name, colour and (tasks, ops/s) points.
+    type Line = (String, RGBColor, Vec<(f64, f64)>);
+
     pub(super) fn draw(path: &Path, report: &Report<'_>) -> Result<(), String> {
         plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
             .map_err(|_| "cannot load the chart font".to_string())?;
@@ -1233,35 +1375,25 @@ mod chart {
         let panels = root.split_evenly((1, report.args.ops.len()));
         let tasks = &report.args.tasks;
         let max_tasks = tasks.iter().copied().max().unwrap_or(1) as f64;
-        // raw, noop, metrics, spans, full, exclusive, redis-benchmark: one colour each.
-        let colors = [
-            BLACK,
-            BLUE,
-            RGBColor(230, 140, 0),
-            RGBColor(0, 150, 0),
-            RED,
-            RGBColor(140, 140, 140),
-            MAGENTA,
-        ];
         for (panel, &op) in panels.iter().zip(&report.args.ops) {
-            let mut lines: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+            let mut lines: Vec<Line> = Vec::new();
             for &mode in report.modes {
                 let points = tasks
                     .iter()
                     .filter_map(|&t| Some((t as f64, report.summary(mode, t, op)?.ops_per_sec)))
                     .collect();
-                lines.push((mode.name().to_string(), points));
+                lines.push((mode.name().to_string(), mode.color(), points));
             }
             let bench: Vec<(f64, f64)> = tasks
                 .iter()
                 .filter_map(|&t| Some((t as f64, report.benchmark_ops(t, op)?.0)))
                 .collect();
             if !bench.is_empty() {
-                lines.push(("redis-benchmark".to_string(), bench));
+                lines.push(("redis-benchmark".to_string(), MAGENTA, bench));
             }
             let top = lines
                 .iter()
-                .flat_map(|(_, p)| p.iter().map(|(_, y)| *y))
+                .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
                 .fold(1.0, f64::max)
                 * 1.1;
             let unit = if op == Op::Pipeline {
@@ -1284,8 +1416,7 @@ mod chart {
                 .y_label_formatter(&|y| format!("{:.0}k", y / 1000.0))
                 .draw()
                 .map_err(|e| e.to_string())?;
-            for (i, (name, points)) in lines.into_iter().enumerate() {
-                let color = colors[i % colors.len()];
+            for (name, color, points) in lines {
                 chart
                     .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                     .map_err(|e| e.to_string())?
