@@ -1287,6 +1287,11 @@ const READING: &str = "## Reading these numbers
   client, no pipelining) is the reference for what one core of a C client does, not a
   ceiling.
 - `exclusive` is what a classic pool gives: one connection per command in flight.
+- `inline` is the floor for `full`: the same metrics and spans written by hand around each
+  command of the raw connection, with no pool, no routing and no library. The gap between
+  `raw` and `inline` is what the Prometheus recorder and the `tracing` subscriber cost; the
+  gap between `inline` and `full` is what this client adds. Where `inline` misses a target
+  too, no client instrumented this way meets it on this machine.
 - Where a target above is missed (64 tasks, fully instrumented), the CPU table says why:
   on 2 cores shared with `redis-server`, each µs of client CPU per command costs throughput.
   `metrics` and `spans` split `full`'s cost between the Prometheus recorder and the `tracing`
