@@ -1,10 +1,13 @@
 //! The CPU cost of instrumenting one command, without I/O: a handle over a connection that
-//! answers at once, against that connection used directly.
+//! answers at once, against that connection used directly, and against the same metrics and
+//! span written by hand around it (the floor any instrumented client has).
 //!
 //! ```sh
 //! cargo bench --bench instrumentation
 //! ```
 
+#[path = "../examples/support/inline.rs"]
+mod inline;
 #[path = "../tests/instant_backend/mod.rs"]
 mod instant_backend;
 
@@ -118,6 +121,21 @@ fn per_command(c: &mut Criterion) {
         &cmd,
     );
     server_span.finish();
+
+    // The floor: the same metrics and span written by hand around the direct connection.
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let instruments = inline::InlineInstruments::new(&recorder, "GET", None, ("127.0.0.1", 6379));
+    let request = tracing::info_span!("baseplate.span", otel.name = "bench", otel.kind = "server");
+    let mut conn = InstantConnection;
+    c.bench_function(
+        "command/inline prometheus + tracing (registry), no library",
+        |b| {
+            b.iter(|| {
+                now(instruments.measured(&request, conn.req_packed_command(black_box(&cmd))))
+                    .unwrap()
+            })
+        },
+    );
 }
 
 criterion_group! {

@@ -40,6 +40,8 @@
 
 mod support;
 
+use support::inline::InlineInstruments;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -780,7 +782,14 @@ impl Worker {
                 }
             }
             Target::Inline(mut conn, server) => {
-                let instruments = InlineInstruments::new(self.op);
+                let (operation, batch_size) = match self.op {
+                    Op::Get => ("GET", None),
+                    Op::Set => ("SET", None),
+                    Op::Pipeline => ("PIPELINE", Some(PIPELINE_COMMANDS)),
+                };
+                let instruments = metrics::with_recorder(|recorder| {
+                    InlineInstruments::new(recorder, operation, batch_size, (&server.0, server.1))
+                });
                 'requests: loop {
                     let request = tracing::info_span!(
                         "baseplate.span",
@@ -792,9 +801,7 @@ impl Worker {
                             break 'requests;
                         }
                         let t = Instant::now();
-                        instruments
-                            .measured(&request, &server, self.one(&mut conn))
-                            .await?;
+                        instruments.measured(&request, self.one(&mut conn)).await?;
                         if deadline.is_some() {
                             timed(t, &mut latencies);
                         }
@@ -844,80 +851,6 @@ impl Worker {
             }
         }
         Ok(latencies)
-    }
-}
-
-/// `full`'s instrumentation of one command, written by hand: the Prometheus handles resolved
-/// once, and a `tracing` span with the fields `TracingObserver` gives a command's span.
-struct InlineInstruments {
-    operation: &'static str,
-    span_name: &'static str,
-    batch_size: Option<usize>,
-    active: metrics::Gauge,
-    requests: metrics::Counter,
-    latency: metrics::Histogram,
-}
-
-impl InlineInstruments {
-    fn new(op: Op) -> Self {
-        use baseplate_redis::sink::names;
-        let (operation, span_name, command, batch_size) = match op {
-            Op::Get => ("GET", "inline.GET", "get", None),
-            Op::Set => ("SET", "inline.SET", "set", None),
-            Op::Pipeline => (
-                "PIPELINE",
-                "inline.pipeline",
-                names::COMMAND_PIPELINE,
-                Some(PIPELINE_COMMANDS),
-            ),
-        };
-        let labels = [
-            (names::LABEL_COMMAND, command),
-            (names::LABEL_DATABASE, "0"),
-            (names::LABEL_CLIENT_NAME, "inline"),
-            (names::LABEL_TYPE, names::TYPE_STANDALONE),
-        ];
-        let mut outcome = labels.to_vec();
-        outcome.push((names::LABEL_SUCCESS, "true"));
-        InlineInstruments {
-            operation,
-            span_name,
-            batch_size,
-            active: metrics::gauge!(names::ACTIVE_REQUESTS, &labels),
-            requests: metrics::counter!(names::REQUESTS_TOTAL, &outcome),
-            latency: metrics::histogram!(names::LATENCY_SECONDS, &outcome),
-        }
-    }
-
-    /// Runs `command` under a span child of `request`, counting it in flight and recording
-    /// its latency and count.
-    async fn measured(
-        &self,
-        request: &tracing::Span,
-        (host, port): &(String, u16),
-        command: impl std::future::Future<Output = Result<(), String>>,
-    ) -> Result<(), String> {
-        self.active.increment(1.0);
-        let started = Instant::now();
-        let span = tracing::info_span!(
-            parent: request,
-            "baseplate.span",
-            otel.name = self.span_name,
-            otel.kind = "client",
-            db.system.name = "redis",
-            db.system = "redis",
-            db.operation.name = self.operation,
-            db.operation.batch.size = self.batch_size,
-            db.namespace = "0",
-            server.address = host.as_str(),
-            server.port = port,
-        );
-        let result = command.await;
-        self.latency.record(started.elapsed().as_secs_f64());
-        self.requests.increment(1);
-        self.active.decrement(1.0);
-        drop(span);
-        result
     }
 }
 
@@ -1308,7 +1241,8 @@ the machine. The criterion benchmarks measure the client alone:
 
 ```sh
 cargo bench --bench instrumentation  # one command through a handle over an in-memory connection:
-                                     # direct, no-op sink, Prometheus, + tracing spans
+                                     # direct, no-op sink, Prometheus, + tracing spans,
+                                     # and the same metrics and span by hand (no library)
 cargo bench --bench pool             # exclusive and shared checkout + return
 cargo bench --bench config           # INI section, client keys, pool_from_config
 cargo test --test allocations        # the instrumentation allocates nothing per command

@@ -4,6 +4,8 @@
 // Each example (and the pool benchmark) uses only part of it.
 #![allow(dead_code)]
 
+pub mod inline;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
