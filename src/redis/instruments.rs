@@ -4,7 +4,7 @@
 //! it once per command name and keeping the handles makes the per-command cost a few atomic
 //! operations, with no allocation.
 //!
-//! The handles of common commands sit in a fixed table found by a `match` on the name, and
+//! The handles of common commands sit in a fixed table found by comparing the name, and
 //! are lent out by reference: no lock, no hashing and no reference count shared between
 //! threads on the hot path. Other commands go through a map behind a lock.
 
@@ -17,31 +17,8 @@ use std::time::Duration;
 use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink};
 use crate::span::TagValue;
 
-/// Declares the commands with a slot of their own: `KNOWN` (their upper-case names) and
-/// `known_slot` (a name, any case, to its slot).
-macro_rules! known_commands {
-    ($($name:literal),* $(,)?) => {
-        const KNOWN: &[&str] = &[$($name),*];
-
-        fn known_slot(name: &[u8]) -> Option<usize> {
-            let mut upper = [0u8; 16];
-            let upper = upper.get_mut(..name.len())?;
-            upper.copy_from_slice(name);
-            upper.make_ascii_uppercase();
-            let mut slot = 0usize;
-            $(
-                if upper == $name.as_bytes() {
-                    return Some(slot);
-                }
-                slot += 1;
-            )*
-            let _ = slot;
-            None
-        }
-    };
-}
-
-known_commands![
+/// The commands with a slot of their own, by their upper-case names.
+const KNOWN: &[&str] = &[
     "GET",
     "SET",
     "DEL",
@@ -97,6 +74,16 @@ known_commands![
     "SCAN",
     "TYPE",
 ];
+
+/// The slot of the command named `name` (any case), if it has one.
+fn known_slot(name: &[u8]) -> Option<usize> {
+    // Compared in place: the length first, then the bytes ignoring case. (Copying the name
+    // into an upper-case buffer first stalled on reading back what had just been written,
+    // and cost more than all the comparisons.)
+    KNOWN
+        .iter()
+        .position(|known| known.len() == name.len() && known.as_bytes().eq_ignore_ascii_case(name))
+}
 
 /// The metrics of one client, by command.
 pub(crate) struct ClientInstruments {
@@ -311,4 +298,34 @@ fn as_refs<'a>(
         out.push((names::LABEL_SUCCESS, success));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{known_slot, KNOWN};
+
+    #[test]
+    fn known_commands_are_found_in_any_case() {
+        for (slot, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known_slot(name.as_bytes()), Some(slot), "{name}");
+            assert_eq!(
+                known_slot(name.to_lowercase().as_bytes()),
+                Some(slot),
+                "{name}"
+            );
+        }
+        assert_eq!(known_slot(b"gEt"), Some(0));
+    }
+
+    #[test]
+    fn other_names_have_no_slot() {
+        for name in [&b""[..], b"GE", b"GETT", b"BLPOP", b"G\xc3\xa9T", b"client"] {
+            assert_eq!(
+                known_slot(name),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(name)
+            );
+        }
+    }
 }
