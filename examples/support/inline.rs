@@ -15,7 +15,7 @@ static METADATA: Metadata<'static> = Metadata::new("inline", Level::INFO, Some(m
 /// The metric handles and span fields of one command (or of pipelines).
 pub struct InlineInstruments {
     operation: &'static str,
-    span_name: &'static str,
+    span_name: String,
     batch_size: Option<usize>,
     host: String,
     port: u16,
@@ -25,8 +25,9 @@ pub struct InlineInstruments {
 }
 
 impl InlineInstruments {
-    /// Handles for `operation` (`GET`, or `PIPELINE` with a `batch_size`) from `recorder`,
-    /// labelled as our client labels client `inline`'s; spans name `host:port`.
+    /// Handles for the command `operation` (upper case: `GET`…, or `PIPELINE` with a
+    /// `batch_size`) from `recorder`, with the series and span name our client gives a client
+    /// named `inline`; spans name the server `host:port`.
     pub fn new(
         recorder: &dyn Recorder,
         operation: &'static str,
@@ -34,12 +35,14 @@ impl InlineInstruments {
         (host, port): (&str, u16),
     ) -> Self {
         let (span_name, command) = match operation {
-            "GET" => ("inline.GET", "get"),
-            "SET" => ("inline.SET", "set"),
-            _ => ("inline.pipeline", names::COMMAND_PIPELINE),
+            "PIPELINE" => (
+                "inline.pipeline".to_string(),
+                names::COMMAND_PIPELINE.to_string(),
+            ),
+            _ => (format!("inline.{operation}"), operation.to_lowercase()),
         };
         let labels = [
-            (names::LABEL_COMMAND, command),
+            (names::LABEL_COMMAND, command.as_str()),
             (names::LABEL_DATABASE, "0"),
             (names::LABEL_CLIENT_NAME, "inline"),
             (names::LABEL_TYPE, names::TYPE_STANDALONE),
@@ -70,7 +73,7 @@ impl InlineInstruments {
         let span = tracing::info_span!(
             parent: request,
             "baseplate.span",
-            otel.name = self.span_name,
+            otel.name = self.span_name.as_str(),
             otel.kind = "client",
             db.system.name = "redis",
             db.system = "redis",
