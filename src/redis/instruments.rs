@@ -77,12 +77,12 @@ const KNOWN: &[&str] = &[
 
 /// The slot of the command named `name` (any case), if it has one.
 fn known_slot(name: &[u8]) -> Option<usize> {
-    // Compared in place: the length first, then the bytes ignoring case. (Copying the name
+    // Compared in place (`eq_ignore_ascii_case` checks the length first). Copying the name
     // into an upper-case buffer first stalled on reading back what had just been written,
-    // and cost more than all the comparisons.)
+    // and cost more than all the comparisons.
     KNOWN
         .iter()
-        .position(|known| known.len() == name.len() && known.as_bytes().eq_ignore_ascii_case(name))
+        .position(|known| known.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// The metrics of one client, by command.
