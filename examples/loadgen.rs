@@ -930,6 +930,15 @@ fn median_duration(values: impl Iterator<Item = Duration>) -> Duration {
     sorted.get(sorted.len() / 2).copied().unwrap_or_default()
 }
 
+/// Per-round ratios as the table's last column shows them.
+fn per_round(ratios: &[f64]) -> String {
+    ratios
+        .iter()
+        .map(|r| format!("{r:.3}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -981,11 +990,7 @@ impl Report<'_> {
                     else {
                         continue;
                     };
-                    let runs = runs
-                        .iter()
-                        .map(|r| format!("{r:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let runs = per_round(runs);
                     rows.push([
                         op.name().to_string(),
                         tasks.to_string(),
@@ -1000,11 +1005,7 @@ impl Report<'_> {
                     ]);
                 }
                 if let Some((ops, ratio)) = self.benchmark_ops(tasks, op) {
-                    let runs = self.benchmark[&(tasks, op)]
-                        .iter()
-                        .map(|r| format!("{r:.3}"))
-                        .collect::<Vec<_>>()
-                        .join(" ");
+                    let runs = per_round(&self.benchmark[&(tasks, op)]);
                     rows.push([
                         op.name().to_string(),
                         tasks.to_string(),
