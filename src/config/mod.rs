@@ -22,7 +22,7 @@ mod typed;
 mod url;
 
 pub use error::ConfigurationError;
-pub use raw::RawConfig;
+pub use raw::{expand_vars, RawConfig};
 pub use timespan::{parse_timespan, Timespan, TimespanError};
 pub use typed::from_config;
 pub use url::{

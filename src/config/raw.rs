@@ -12,9 +12,15 @@ use super::url::redact_url;
 /// dotted component).
 const SECRET_WORDS: [&str; 4] = ["password", "secret", "token", "credential"];
 
+/// The section whose keys configparser shows in every other section.
+const DEFAULT_SECTION: &str = "DEFAULT";
+
 /// A flat map of configuration keys (`foo.url`) to their string values.
 ///
-/// Keys keep their case and dots; iteration is sorted by key. `Debug` never prints secrets:
+/// Keys are case-insensitive, as option names are in baseplate.py's `configparser`: they are
+/// stored lower-cased (`Foo.URL` is `foo.url`), and [`get`](Self::get),
+/// [`contains_key`](Self::contains_key) and [`with_prefix`](Self::with_prefix) lower-case
+/// what they are asked for. Iteration is sorted by key. `Debug` never prints secrets:
 /// values of keys that look secret (`…password`, `…secret`, `…token`, `…credential`) are shown
 /// as `"<redacted>"` and URL passwords as `***`.
 ///
@@ -48,20 +54,45 @@ impl RawConfig {
         pairs.into_iter().collect()
     }
 
-    /// Loads the keys of `[section]` from INI `text`.
+    /// Loads the keys of `[section]` from INI `text`, expanding environment variables in the
+    /// values.
     ///
-    /// The dialect follows Python's `configparser` as baseplate uses it: `=` or `:` separates
-    /// key and value; whole-line comments start with `#` or `;`; an inline comment starts with
-    /// `#` or `;` *preceded by whitespace* (so `redis://h/0  # required` is `redis://h/0` while
-    /// `a#b` stays `a#b`); values are trimmed; quotes and backslashes are kept as written. When
-    /// a section or key appears twice, the later value wins.
+    /// The dialect follows Python's `configparser` as baseplate.py's server reads it: `=` or
+    /// `:` separates key and value; option names are lower-cased; whole-line comments start
+    /// with `#` or `;`; an inline comment starts with `#` or `;` *preceded by whitespace* (so
+    /// `redis://h/0  # required` is `redis://h/0` while `a#b` stays `a#b`); values are
+    /// trimmed; quotes and backslashes are kept as written; keys of a `[DEFAULT]` section
+    /// apply to every section that does not set them. When a section or key appears twice,
+    /// the later value wins. Every value then goes through [`expand_vars`] with the process
+    /// environment, as baseplate.py's `EnvironmentInterpolation` runs `os.path.expandvars`:
+    /// `$VAR` and `${VAR}` are replaced, an unset variable is left as written. Use
+    /// [`from_ini_str_raw`](Self::from_ini_str_raw) to read values as written.
     ///
     /// A missing section is an error whose key is `[section]`.
+    ///
+    /// ```
+    /// use baseplate_redis::config::RawConfig;
+    ///
+    /// let text = "[app:main]\nFoo.URL = redis://${BASEPLATE_DOC_UNSET_HOST}:6379/0\n";
+    /// let config = RawConfig::from_ini_str(text, "app:main").unwrap();
+    /// // Option names are case-insensitive; an unset variable is left as written.
+    /// assert_eq!(config.get("foo.url"), Some("redis://${BASEPLATE_DOC_UNSET_HOST}:6379/0"));
+    /// ```
     pub fn from_ini_str(text: &str, section: &str) -> Result<RawConfig, ConfigurationError> {
-        load(text, section, "INI text")
+        load(text, section, "INI text", Some(&process_env))
     }
 
-    /// Loads the keys of `[section]` from the INI file at `path` (see [`from_ini_str`]).
+    /// Loads the keys of `[section]` from INI `text` as [`from_ini_str`] does, but with the
+    /// values as written: no environment variable is expanded (Python's
+    /// `RawConfigParser` without interpolation).
+    ///
+    /// [`from_ini_str`]: RawConfig::from_ini_str
+    pub fn from_ini_str_raw(text: &str, section: &str) -> Result<RawConfig, ConfigurationError> {
+        load(text, section, "INI text", None)
+    }
+
+    /// Loads the keys of `[section]` from the INI file at `path`, expanding environment
+    /// variables (see [`from_ini_str`]).
     ///
     /// An unreadable file is an error whose key is the path.
     ///
@@ -70,29 +101,40 @@ impl RawConfig {
         path: impl AsRef<Path>,
         section: &str,
     ) -> Result<RawConfig, ConfigurationError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|err| {
-            ConfigurationError::new(
-                path.display().to_string(),
-                format!("cannot read the config file: {err}"),
-            )
-        })?;
-        load(&text, section, &path.display().to_string())
+        load_file(path.as_ref(), section, Some(&process_env))
     }
 
-    /// Sets `key` to `value`, replacing any previous value.
+    /// Loads the keys of `[section]` from the INI file at `path` with the values as written
+    /// (see [`from_ini_str_raw`]).
+    ///
+    /// [`from_ini_str_raw`]: RawConfig::from_ini_str_raw
+    pub fn from_ini_file_raw(
+        path: impl AsRef<Path>,
+        section: &str,
+    ) -> Result<RawConfig, ConfigurationError> {
+        load_file(path.as_ref(), section, None)
+    }
+
+    /// Sets `key` (lower-cased) to `value`, replacing any previous value.
     pub fn insert(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.entries.insert(key.into(), value.into());
+        let key = key.into();
+        let key = match lower_case(&key) {
+            Cow::Borrowed(_) => key,
+            Cow::Owned(lower) => lower,
+        };
+        self.entries.insert(key, value.into());
     }
 
-    /// The value of `key`, if set.
+    /// The value of `key` (in any case), if set.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.entries.get(key).map(String::as_str)
+        self.entries
+            .get(lower_case(key).as_ref())
+            .map(String::as_str)
     }
 
-    /// Whether `key` is set.
+    /// Whether `key` (in any case) is set.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.entries.contains_key(lower_case(key).as_ref())
     }
 
     /// The number of keys.
@@ -110,7 +152,8 @@ impl RawConfig {
         self.entries.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// The pairs whose key starts with `prefix`, sorted, with `prefix` removed from the keys.
+    /// The pairs whose key starts with `prefix` (in any case), sorted, with `prefix` removed
+    /// from the keys.
     ///
     /// ```
     /// use baseplate_redis::config::RawConfig;
@@ -119,13 +162,14 @@ impl RawConfig {
     /// let foo: Vec<_> = config.with_prefix("foo.").collect();
     /// assert_eq!(foo, [("url", "redis://h")]);
     /// ```
-    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+    pub fn with_prefix<'a>(&'a self, prefix: &str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let prefix = lower_case(prefix).into_owned();
         self.entries
             .range::<str, _>((
-                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Included(prefix.as_str()),
                 std::ops::Bound::Unbounded,
             ))
-            .map_while(move |(k, v)| Some((k.strip_prefix(prefix)?, v.as_str())))
+            .map_while(move |(k, v)| Some((k.strip_prefix(prefix.as_str())?, v.as_str())))
     }
 }
 
@@ -153,6 +197,86 @@ impl fmt::Debug for RawConfig {
     }
 }
 
+/// `key` lower-cased as Python's `str.lower` does (configparser's `optionxform`), borrowed
+/// when it has nothing to lower.
+fn lower_case(key: &str) -> Cow<'_, str> {
+    if key.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        Cow::Owned(key.to_lowercase())
+    } else {
+        Cow::Borrowed(key)
+    }
+}
+
+/// Expands environment variables in `value` as Python's `os.path.expandvars` does (on
+/// POSIX), looking names up with `lookup`.
+///
+/// `$NAME` (a name of ASCII letters, digits and `_`) and `${NAME}` (anything up to the next
+/// `}`) are replaced by the variable's value; a variable `lookup` does not know is left as
+/// written, and so is a `$` that starts neither form. Replacements are not expanded again.
+///
+/// ```
+/// use baseplate_redis::config::expand_vars;
+///
+/// let env = |name: &str| match name {
+///     "REDIS_HOST" => Some("cache.internal".to_string()),
+///     "REDIS_DB" => Some("3".to_string()),
+///     _ => None,
+/// };
+/// assert_eq!(
+///     expand_vars("redis://${REDIS_HOST}:6380/$REDIS_DB", env),
+///     "redis://cache.internal:6380/3"
+/// );
+/// assert_eq!(expand_vars("$UNSET/${UNSET}/$/${", env), "$UNSET/${UNSET}/$/${");
+/// ```
+pub fn expand_vars<'a>(value: &'a str, lookup: impl Fn(&str) -> Option<String>) -> Cow<'a, str> {
+    if !value.contains('$') {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len());
+    // `copied` is where the text not yet copied to `out` starts.
+    let (mut copied, mut i) = (0, 0);
+    while let Some(offset) = value[i..].find('$') {
+        let start = i + offset;
+        let rest = &value[start + 1..];
+        let (name, end) = if let Some(braced) = rest.strip_prefix('{') {
+            match braced.find('}') {
+                Some(close) => (&braced[..close], start + 2 + close + 1),
+                None => ("", start + 1),
+            }
+        } else {
+            let len = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+                .count();
+            (&rest[..len], start + 1 + len)
+        };
+        if end == start + 1 {
+            // Neither form: a lone `$`.
+            i = start + 1;
+            continue;
+        }
+        if let Some(found) = lookup(name) {
+            out.push_str(&value[copied..start]);
+            out.push_str(&found);
+            copied = end;
+        }
+        i = end;
+    }
+    if copied == 0 {
+        return Cow::Borrowed(value);
+    }
+    out.push_str(&value[copied..]);
+    Cow::Owned(out)
+}
+
+/// The process environment, as `os.environ` (a value that is not UTF-8 is converted lossily).
+fn process_env(name: &str) -> Option<String> {
+    if name.is_empty() || name.contains(['=', '\0']) {
+        return None;
+    }
+    std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+}
+
 /// Whether the value of `key` must never be printed: its last dotted component contains
 /// `password`, `secret`, `token` or `credential`, in any case.
 pub(crate) fn is_secret_key(key: &str) -> bool {
@@ -170,7 +294,29 @@ pub(crate) fn display_value<'a>(key: &str, value: &'a str) -> Cow<'a, str> {
     }
 }
 
-fn load(text: &str, section: &str, source: &str) -> Result<RawConfig, ConfigurationError> {
+/// How values are expanded: `None` keeps them as written.
+type Lookup<'a> = Option<&'a dyn Fn(&str) -> Option<String>>;
+
+fn load_file(
+    path: &Path,
+    section: &str,
+    lookup: Lookup<'_>,
+) -> Result<RawConfig, ConfigurationError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        ConfigurationError::new(
+            path.display().to_string(),
+            format!("cannot read the config file: {err}"),
+        )
+    })?;
+    load(&text, section, &path.display().to_string(), lookup)
+}
+
+fn load(
+    text: &str,
+    section: &str,
+    source: &str,
+    lookup: Lookup<'_>,
+) -> Result<RawConfig, ConfigurationError> {
     let options = ini::ParseOption {
         // configparser keeps quotes and backslashes as written.
         enabled_quote: false,
@@ -193,6 +339,23 @@ fn load(text: &str, section: &str, source: &str) -> Result<RawConfig, Configurat
         found = true;
         for (key, value) in properties.iter() {
             config.insert(key, strip_inline_comment(value));
+        }
+    }
+    // configparser: `[DEFAULT]` keys are seen in every section that does not set them.
+    if found && section_name != DEFAULT_SECTION {
+        for properties in ini.section_all(Some(DEFAULT_SECTION)) {
+            for (key, value) in properties.iter() {
+                if !config.contains_key(key) {
+                    config.insert(key, strip_inline_comment(value));
+                }
+            }
+        }
+    }
+    if let Some(lookup) = lookup {
+        for value in config.entries.values_mut() {
+            if let Cow::Owned(expanded) = expand_vars(value, lookup) {
+                *value = expanded;
+            }
         }
     }
     if !found {
@@ -288,8 +451,10 @@ foo.url = redis://elsewhere
         assert_eq!(config.get("foo.max_connections"), Some("99"));
         assert_eq!(config.get("foo.socket_connect_timeout"), Some("3 seconds"));
         assert_eq!(config.get("foo.socket_timeout"), Some("200 milliseconds"));
+        // Option names are case-insensitive, as configparser lower-cases them.
         assert_eq!(config.get("Foo.Mixed.Case"), Some("kept"));
-        assert_eq!(config.get("foo.mixed.case"), None);
+        assert_eq!(config.get("foo.mixed.case"), Some("kept"));
+        assert!(config.iter().any(|(k, _)| k == "foo.mixed.case"));
         assert_eq!(config.get("fragment"), Some("a#b;c"));
         assert_eq!(config.get("quoted"), Some("\"x\""));
         assert_eq!(config.get("path"), Some("C:\\temp\\x"));
@@ -322,6 +487,100 @@ foo.url = redis://elsewhere
         let config = RawConfig::from_ini_str(text, "s").unwrap();
         assert_eq!(config.get("a"), Some("2"));
         assert_eq!(config.get("b"), Some("1"));
+    }
+
+    #[test]
+    fn keys_are_case_insensitive() {
+        let mut config =
+            RawConfig::from_pairs([("Foo.URL", "redis://h"), ("foo.Max_Connections", "3")]);
+        config.insert("FOO.socket_timeout", "1 second");
+        assert_eq!(config.get("foo.url"), Some("redis://h"));
+        assert_eq!(config.get("FOO.url"), Some("redis://h"));
+        assert!(config.contains_key("foo.MAX_CONNECTIONS"));
+        let foo: Vec<_> = config.with_prefix("Foo.").collect();
+        assert_eq!(
+            foo,
+            [
+                ("max_connections", "3"),
+                ("socket_timeout", "1 second"),
+                ("url", "redis://h")
+            ]
+        );
+        // A later key differing only in case replaces the earlier one, as in configparser.
+        config.insert("foo.URL", "redis://other");
+        assert_eq!(config.get("foo.url"), Some("redis://other"));
+        assert_eq!(config.len(), 3);
+        // Non-ASCII names lower-case as Python's `str.lower` does.
+        config.insert("Ünïcode.KEY", "x");
+        assert_eq!(config.get("ünïcode.key"), Some("x"));
+    }
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "REDIS_HOST" => Some("cache.internal".into()),
+            "REDIS_DB" => Some("3".into()),
+            "DOLLAR" => Some("$REDIS_HOST".into()),
+            "EMPTY" => Some(String::new()),
+            "_x1" => Some("underscore".into()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn expand_vars_follows_python_expandvars() {
+        for (input, want) in [
+            (
+                "redis://${REDIS_HOST}:6380/$REDIS_DB",
+                "redis://cache.internal:6380/3",
+            ),
+            ("$REDIS_HOST$REDIS_DB", "cache.internal3"),
+            ("${REDIS_HOST}x", "cache.internalx"),
+            // `$NAME` takes every word character: `$REDIS_DBx` names `REDIS_DBx`.
+            ("$REDIS_DBx", "$REDIS_DBx"),
+            ("$REDIS_DB.x", "3.x"),
+            ("$_x1-", "underscore-"),
+            // Unknown variables, lone dollars, unclosed and empty braces stay as written.
+            ("$UNSET and ${UNSET}", "$UNSET and ${UNSET}"),
+            ("cost: 5$", "cost: 5$"),
+            ("$ $- $.", "$ $- $."),
+            ("${REDIS_HOST", "${REDIS_HOST"),
+            ("${}", "${}"),
+            ("${UNSET}$REDIS_DB", "${UNSET}3"),
+            // A replacement is not expanded again.
+            ("$DOLLAR", "$REDIS_HOST"),
+            ("[$EMPTY]", "[]"),
+            // Names are ASCII: `$é` is a lone dollar.
+            ("$é$REDIS_DB", "$é3"),
+            ("no dollar", "no dollar"),
+        ] {
+            assert_eq!(expand_vars(input, env), want, "{input}");
+        }
+        assert!(matches!(expand_vars("$UNSET", env), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn ini_values_expand_the_process_environment_unless_raw() {
+        // PATH is set in any test environment; compare with what the process sees anyway.
+        let path = std::env::var("PATH").ok();
+        let text = "[s]\na = ${PATH}\nb = $BASEPLATE_REDIS_SURELY_UNSET_VAR\n";
+        let config = RawConfig::from_ini_str(text, "s").unwrap();
+        assert_eq!(config.get("a"), Some(path.as_deref().unwrap_or("${PATH}")));
+        assert_eq!(config.get("b"), Some("$BASEPLATE_REDIS_SURELY_UNSET_VAR"));
+        let raw = RawConfig::from_ini_str_raw(text, "s").unwrap();
+        assert_eq!(raw.get("a"), Some("${PATH}"));
+        assert_eq!(process_env(""), None);
+        assert_eq!(process_env("A=B"), None);
+    }
+
+    #[test]
+    fn default_section_applies_to_every_section() {
+        let text = "[DEFAULT]\nshared = 1\nfoo.url = redis://default\n[s]\nFOO.URL = redis://s\n";
+        let config = RawConfig::from_ini_str(text, "s").unwrap();
+        assert_eq!(config.get("shared"), Some("1"));
+        assert_eq!(config.get("foo.url"), Some("redis://s"));
+        assert_eq!(config.len(), 2);
+        let defaults = RawConfig::from_ini_str(text, "DEFAULT").unwrap();
+        assert_eq!(defaults.get("foo.url"), Some("redis://default"));
     }
 
     #[test]
