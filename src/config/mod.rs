@@ -19,12 +19,14 @@ mod error;
 mod raw;
 mod timespan;
 mod typed;
+mod unknown;
 mod url;
 
 pub use error::ConfigurationError;
 pub use raw::{expand_vars, RawConfig};
 pub use timespan::{parse_timespan, Timespan, TimespanError};
-pub use typed::from_config;
+pub use typed::{from_config, from_config_checked};
+pub use unknown::UnknownKeys;
 pub use url::{
     redact_url, RedisUrl, UrlError, UrlKind, DEFAULT_MEMORY_NAME, DEFAULT_PORT,
     DEFAULT_SENTINEL_PORT,

@@ -9,12 +9,15 @@
 //! `pool: Pool { size }`); a map field reads the keys under it, flat.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
+use std::rc::Rc;
 
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 use super::error::ConfigurationError;
 use super::raw::{display_value, is_secret_key, RawConfig};
+use super::unknown::{UnknownKey, UnknownKeys};
 
 /// Deserializes the keys of `config` that start with `prefix` (prefix removed) into a `T`.
 ///
@@ -57,6 +60,50 @@ pub fn from_config<T: de::DeserializeOwned>(
     config: &RawConfig,
     prefix: &str,
 ) -> Result<T, ConfigurationError> {
+    deserialize(config, prefix).map(|(value, _)| value)
+}
+
+/// Deserializes the keys under `prefix` into a `T` as [`from_config`] does, and deals with
+/// the keys under the prefix that `T` does not read as `unknown_keys` says: with
+/// [`UnknownKeys::Warn`], one `tracing` warning per key naming the closest known key (as
+/// baseplate.py's `SpecParser` reads its spec's keys and ignores the rest, never failing a
+/// start-up for them); with [`UnknownKeys::Deny`], a [`ConfigurationError`] naming the key.
+///
+/// ```
+/// use baseplate_redis::config::{from_config_checked, RawConfig, UnknownKeys};
+///
+/// #[derive(serde::Deserialize)]
+/// struct ClientConfig {
+///     url: String,
+///     max_connections: Option<u32>,
+/// }
+///
+/// let raw = RawConfig::from_pairs([("foo.url", "redis://h"), ("foo.max_conections", "9")]);
+/// // Warned about ("closest known key: foo.max_connections"), then ignored.
+/// let config: ClientConfig = from_config_checked(&raw, "foo.", UnknownKeys::Warn).unwrap();
+/// assert_eq!(config.max_connections, None);
+///
+/// let err = from_config_checked::<ClientConfig>(&raw, "foo.", UnknownKeys::Deny)
+///     .err()
+///     .unwrap();
+/// assert_eq!(err.key(), "foo.max_conections");
+/// assert!(err.reason().contains("did you mean foo.max_connections?"));
+/// ```
+pub fn from_config_checked<T: de::DeserializeOwned>(
+    config: &RawConfig,
+    prefix: &str,
+    unknown_keys: UnknownKeys,
+) -> Result<T, ConfigurationError> {
+    let (value, unknown) = deserialize(config, prefix)?;
+    unknown_keys.apply(&unknown)?;
+    Ok(value)
+}
+
+/// Deserializes a `T`, with the keys it did not read.
+fn deserialize<T: de::DeserializeOwned>(
+    config: &RawConfig,
+    prefix: &str,
+) -> Result<(T, Vec<UnknownKey>), ConfigurationError> {
     if prefix.is_empty() {
         return Err(ConfigurationError::new(
             prefix,
@@ -69,16 +116,23 @@ pub fn from_config<T: de::DeserializeOwned>(
             format!("the config prefix must end with a dot, such as \"{prefix}.\""),
         ));
     }
+    let unknown = Unknowns::default();
     let branch = Branch {
         path: prefix.to_owned(),
         entries: config.with_prefix(prefix).collect(),
+        unknown: unknown.clone(),
     };
-    T::deserialize(branch).map_err(|err| {
+    let value = T::deserialize(branch).map_err(|err| {
         let err = err.locate_in(prefix);
         let key = err.key.unwrap_or_else(|| prefix.to_owned());
         ConfigurationError::new(key, err.reason)
-    })
+    })?;
+    let unknown = std::mem::take(&mut *unknown.borrow_mut());
+    Ok((value, unknown))
 }
+
+/// The keys no struct field read, gathered while deserializing.
+type Unknowns = Rc<RefCell<Vec<UnknownKey>>>;
 
 /// The deserializer's error: a reason, and the full key once known.
 #[derive(Debug)]
@@ -208,6 +262,7 @@ struct Branch<'a> {
     /// The full path, ending with a dot (`foo.` or `foo.pool.`).
     path: String,
     entries: Vec<(&'a str, &'a str)>,
+    unknown: Unknowns,
 }
 
 /// One entry of a branch as the visitor sees it: a value, or a group of sub-keys.
@@ -246,6 +301,10 @@ impl<'a> Branch<'a> {
                 })
                 .max_by_key(|f| f.len());
             let Some(field) = field else {
+                self.unknown.borrow_mut().push(UnknownKey::new(
+                    format!("{}{relative}", self.path),
+                    fields.iter().map(|f| format!("{}{f}", self.path)).collect(),
+                ));
                 items.push((relative.to_owned(), self.leaf(relative, value)));
                 continue;
             };
@@ -261,6 +320,7 @@ impl<'a> Branch<'a> {
                     Node::Branch(Branch {
                         path: format!("{}{field}.", self.path),
                         entries: vec![(sub_key, value)],
+                        unknown: self.unknown.clone(),
                     }),
                 )),
             }
@@ -722,7 +782,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::config::{RedisUrl, Timespan};
+    use crate::config::{from_config_checked, RedisUrl, Timespan, UnknownKeys};
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -817,6 +877,106 @@ mod tests {
                 .contains("foo.url, foo.max_connections, foo.socket_timeout"),
             "{err}"
         );
+    }
+
+    /// The `tracing` output of `f`, without colours.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+
+        #[derive(Clone, Default)]
+        struct Buffer(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buffer {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buffer.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Lenient {
+        url: String,
+        max_connections: Option<u32>,
+        pool: Option<LenientPool>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct LenientPool {
+        size: u32,
+        #[allow(dead_code)]
+        timeout: Option<Timespan>,
+    }
+
+    #[test]
+    fn unknown_keys_warn_once_naming_the_closest_known_key() {
+        let pairs = [
+            ("foo.url", "redis://h"),
+            ("foo.max_conections", "9"),
+            ("foo.key_prefix", "hunter2"),
+            ("foo.pool.size", "1"),
+            ("foo.pool.timout", "1 second"),
+        ];
+        let mut parsed = None;
+        let log = logged(|| {
+            parsed = Some(
+                from_config_checked::<Lenient>(
+                    &RawConfig::from_pairs(pairs),
+                    "foo.",
+                    UnknownKeys::Warn,
+                )
+                .unwrap(),
+            );
+        });
+        let parsed = parsed.unwrap();
+        assert_eq!(
+            (parsed.url.as_str(), parsed.max_connections),
+            ("redis://h", None)
+        );
+        assert_eq!(parsed.pool.unwrap().size, 1);
+        assert_eq!(log.lines().count(), 3, "{log}");
+        assert_eq!(log.matches("WARN").count(), 3, "{log}");
+        assert!(log.contains("unknown configuration key foo.max_conections ignored (closest known key: foo.max_connections)"), "{log}");
+        assert!(log.contains("foo.key_prefix"), "{log}");
+        assert!(log.contains("closest known key: foo.pool.timeout"), "{log}");
+        // Values are never logged: they may be secrets.
+        assert!(!log.contains("hunter2"), "{log}");
+
+        // Plain `from_config` ignores them silently, as serde does.
+        let log = logged(|| {
+            from_config::<Lenient>(&RawConfig::from_pairs(pairs), "foo.").unwrap();
+        });
+        assert_eq!(log, "");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_in_strict_mode() {
+        let raw = RawConfig::from_pairs([("foo.url", "redis://h"), ("foo.max_conections", "9")]);
+        let err = from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Deny).unwrap_err();
+        assert_eq!(err.key(), "foo.max_conections");
+        assert!(
+            err.reason()
+                .starts_with("unknown key (did you mean foo.max_connections? expected one of: foo.url, foo.max_connections, foo.pool)"),
+            "{err}"
+        );
+        // Only known keys: no error, nothing logged.
+        let raw = RawConfig::from_pairs([("foo.url", "redis://h")]);
+        let log = logged(|| {
+            from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Deny).unwrap();
+            from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Warn).unwrap();
+        });
+        assert_eq!(log, "");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::factory::RedisContextFactory;
-use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
+use crate::config::{
+    from_config_checked, ConfigurationError, RawConfig, RedisUrl, Timespan, UnknownKeys, UrlKind,
+};
 use crate::context::{ContextFactory, ContextParser};
 use crate::pool::{
     InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, SentinelBackend, TlsOptions,
@@ -33,9 +35,26 @@ pub(crate) fn check_max_connections(
     }
 }
 
-/// The keys of a standalone client, under its prefix (`foo.url`, `foo.max_connections`…).
+/// The `redis_client_name` metric label, with baseplate.py's precedence: the
+/// `redis_client_name` given to the client, else its `client_name`, else (where baseplate.py
+/// leaves the label empty) the context name. Empty names count as not given.
+pub(crate) fn metric_label<'a>(
+    redis_client_name: Option<&'a str>,
+    client_name: Option<&'a str>,
+    context_name: &'a str,
+) -> &'a str {
+    [redis_client_name, client_name]
+        .into_iter()
+        .flatten()
+        .find(|name| !name.is_empty())
+        .unwrap_or(context_name)
+}
+
+/// The keys of a standalone client, under its prefix (`foo.url`, `foo.max_connections`…):
+/// those of baseplate.py's `pool_from_config` (`url`, `max_connections`,
+/// `socket_connect_timeout`, `socket_timeout`) and ours. Other keys under the prefix are
+/// ignored with a warning (or refused, see [`UnknownKeys`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct RedisClientConfig {
     /// `redis://[user:pass@]host[:port][/db]`, `rediss://…` (TLS), `unix:///path?db=N`,
@@ -64,9 +83,20 @@ pub struct RedisClientConfig {
 }
 
 impl RedisClientConfig {
-    /// Reads and checks the keys under `prefix` (which must end with a dot).
+    /// Reads and checks the keys under `prefix` (which must end with a dot); other keys under
+    /// it are ignored, each with a warning naming the closest known key.
     pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
-        let parsed: RedisClientConfig = from_config(config, prefix)?;
+        Self::from_config_with(config, prefix, UnknownKeys::Warn)
+    }
+
+    /// Reads and checks the keys under `prefix`, dealing with other keys under it as
+    /// `unknown_keys` says.
+    pub fn from_config_with(
+        config: &RawConfig,
+        prefix: &str,
+        unknown_keys: UnknownKeys,
+    ) -> Result<Self, ConfigurationError> {
+        let parsed: RedisClientConfig = from_config_checked(config, prefix, unknown_keys)?;
         check_max_connections(prefix, parsed.max_connections)?;
         Ok(parsed)
     }
@@ -222,9 +252,15 @@ fn tls_options(
 /// Declares a standalone Redis client in [`ContextSpec`](crate::ContextSpec): its keys are
 /// read from the context name's prefix, and each request gets a
 /// [`MonitoredRedisConnection`](crate::MonitoredRedisConnection).
+///
+/// The `redis_client_name` label of its metrics is, as in baseplate.py,
+/// [`redis_client_name`](Self::redis_client_name) if given, else the client name
+/// ([`client_name`](Self::client_name) or the `client_name` key), else the context name.
 #[derive(Debug, Clone, Default)]
 pub struct RedisClient {
     client_name: Option<String>,
+    redis_client_name: Option<String>,
+    unknown_keys: UnknownKeys,
 }
 
 impl RedisClient {
@@ -233,9 +269,26 @@ impl RedisClient {
         Self::default()
     }
 
-    /// Sends `CLIENT SETNAME name` on every connection (the `client_name` key wins if set).
+    /// Sends `CLIENT SETNAME name` on every connection (the `client_name` key wins if set);
+    /// also the `redis_client_name` label unless [`redis_client_name`](Self::redis_client_name)
+    /// is given.
     pub fn client_name(mut self, name: impl Into<String>) -> Self {
         self.client_name = Some(name.into());
+        self
+    }
+
+    /// The `redis_client_name` label of the client's metrics, without sending `CLIENT
+    /// SETNAME` (for proxies that refuse it), as baseplate.py's
+    /// `RedisClient(redis_client_name=…)`.
+    pub fn redis_client_name(mut self, name: impl Into<String>) -> Self {
+        self.redis_client_name = Some(name.into());
+        self
+    }
+
+    /// What to do with keys under the client's prefix that it does not read: warn (the
+    /// default, as baseplate.py ignores them) or refuse ([`UnknownKeys::Deny`], strict).
+    pub fn unknown_keys(mut self, unknown_keys: UnknownKeys) -> Self {
+        self.unknown_keys = unknown_keys;
         self
     }
 }
@@ -248,13 +301,60 @@ impl ContextParser for RedisClient {
         sink: Arc<dyn MetricsSink>,
     ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
         let prefix = format!("{name}.");
-        let mut parsed = RedisClientConfig::from_config(config, &prefix)?;
+        let mut parsed = RedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
         if parsed.client_name.is_none() {
             parsed.client_name = self.client_name.clone();
         }
         let pool = pool_from_parsed(&parsed, &prefix)?;
-        Ok(Arc::new(RedisContextFactory::with_options(
-            pool, name, sink,
-        )))
+        let label = metric_label(
+            self.redis_client_name.as_deref(),
+            parsed.client_name.as_deref(),
+            name,
+        );
+        let factory = RedisContextFactory::with_options(pool, name, sink);
+        Ok(Arc::new(if label == name {
+            factory
+        } else {
+            factory.with_redis_client_name(label)
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_label_follows_the_original_precedence() {
+        assert_eq!(metric_label(Some("label"), Some("setname"), "foo"), "label");
+        assert_eq!(metric_label(None, Some("setname"), "foo"), "setname");
+        assert_eq!(metric_label(Some(""), Some("setname"), "foo"), "setname");
+        assert_eq!(metric_label(Some(""), Some(""), "foo"), "foo");
+        assert_eq!(metric_label(None, None, "foo"), "foo");
+    }
+
+    #[test]
+    fn keys_outside_the_spec_warn_or_fail_in_strict_mode() {
+        let config = RawConfig::from_pairs([
+            ("foo.url", "redis://h:1/2"),
+            ("foo.health_check_interval", "5"),
+            ("foo.key_prefix", "x:"),
+            ("foo.socket_timout", "1 second"),
+        ]);
+        let parsed = RedisClientConfig::from_config(&config, "foo.").unwrap();
+        assert_eq!(parsed.url.db(), 2);
+        assert_eq!(parsed.socket_timeout, None);
+        assert!(pool_from_config(&config, "foo.").is_ok());
+        let err =
+            RedisClientConfig::from_config_with(&config, "foo.", UnknownKeys::Deny).unwrap_err();
+        assert_eq!(err.key(), "foo.health_check_interval");
+        let typo = RawConfig::from_pairs([("foo.url", "redis://h"), ("foo.socket_timout", "1")]);
+        let err =
+            RedisClientConfig::from_config_with(&typo, "foo.", UnknownKeys::Deny).unwrap_err();
+        assert_eq!(err.key(), "foo.socket_timout");
+        assert!(
+            err.reason().contains("did you mean foo.socket_timeout?"),
+            "{err}"
+        );
     }
 }

@@ -7,17 +7,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::client::check_max_connections;
+use super::client::{check_max_connections, metric_label};
 use super::factory::RedisContextFactory;
-use crate::config::{from_config, ConfigurationError, RawConfig, RedisUrl, Timespan, UrlKind};
+use crate::config::{
+    from_config_checked, ConfigurationError, RawConfig, RedisUrl, Timespan, UnknownKeys, UrlKind,
+};
 use crate::context::{ContextFactory, ContextParser};
 use crate::pool::{ClusterBackend, ClusterOptions, PoolBackend};
 use crate::sink::{names, MetricsSink};
 
-/// The keys of a cluster client, under its prefix (`foo.url`, `foo.max_connections`…): those
-/// of baseplate.py's `cluster_pool_from_config`.
+/// The keys of a cluster client, under its prefix (`foo.url`, `foo.max_connections`…): every
+/// key of baseplate.py's `cluster_pool_from_config`. Other keys under the prefix are ignored
+/// with a warning (or refused, see [`UnknownKeys`]).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ClusterRedisClientConfig {
     /// A seed node, `redis://[user:pass@]host[:port][/0]` or `rediss://…`: the rest of the
@@ -47,12 +49,30 @@ pub struct ClusterRedisClientConfig {
     /// The share (0 to 1) of write commands whose keys are counted in the sorted set
     /// `baseplate-hot-key-tracker-writes` (default 0: off).
     pub track_key_writes_sample_rate: Option<f64>,
+    /// Accepted for baseplate.py's INI files, with no effect: baseplate.py passes it to
+    /// redis-py-cluster's node manager, while the nodes here are always the ones the cluster
+    /// itself reports, refreshed after redirections and failovers.
+    pub nodemanager_follow_cluster: Option<bool>,
+    /// Accepted for baseplate.py's INI files, with no effect: replies are decoded into
+    /// whatever type the caller asks for (`String`, `Vec<u8>`…), not by a client setting.
+    pub decode_responses: Option<bool>,
 }
 
 impl ClusterRedisClientConfig {
-    /// Reads and checks the keys under `prefix` (which must end with a dot).
+    /// Reads and checks the keys under `prefix` (which must end with a dot); other keys under
+    /// it are ignored, each with a warning naming the closest known key.
     pub fn from_config(config: &RawConfig, prefix: &str) -> Result<Self, ConfigurationError> {
-        let parsed: ClusterRedisClientConfig = from_config(config, prefix)?;
+        Self::from_config_with(config, prefix, UnknownKeys::Warn)
+    }
+
+    /// Reads and checks the keys under `prefix`, dealing with other keys under it as
+    /// `unknown_keys` says.
+    pub fn from_config_with(
+        config: &RawConfig,
+        prefix: &str,
+        unknown_keys: UnknownKeys,
+    ) -> Result<Self, ConfigurationError> {
+        let parsed: ClusterRedisClientConfig = from_config_checked(config, prefix, unknown_keys)?;
         check_max_connections(prefix, parsed.max_connections)?;
         for (key, rate) in [
             (
@@ -169,13 +189,34 @@ fn pool_from_parsed(
 /// from the context name's prefix, and each request gets a
 /// [`MonitoredRedisConnection`](crate::MonitoredRedisConnection) — the same handle as the
 /// standalone client's, with the same spans, and metrics labelled `redis_type="cluster"`.
+/// Its pipelines are plain pipelines, not transactions, as in baseplate.py.
+///
+/// The `redis_client_name` label of its metrics is
+/// [`redis_client_name`](Self::redis_client_name) if given, else the context name.
 #[derive(Debug, Clone, Default)]
-pub struct ClusterRedisClient {}
+pub struct ClusterRedisClient {
+    redis_client_name: Option<String>,
+    unknown_keys: UnknownKeys,
+}
 
 impl ClusterRedisClient {
     /// A client configured entirely from its keys.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The `redis_client_name` label of the client's metrics, as baseplate.py's
+    /// `redis_client_name` (cluster connections send no `CLIENT SETNAME`).
+    pub fn redis_client_name(mut self, name: impl Into<String>) -> Self {
+        self.redis_client_name = Some(name.into());
+        self
+    }
+
+    /// What to do with keys under the client's prefix that it does not read: warn (the
+    /// default, as baseplate.py ignores them) or refuse ([`UnknownKeys::Deny`], strict).
+    pub fn unknown_keys(mut self, unknown_keys: UnknownKeys) -> Self {
+        self.unknown_keys = unknown_keys;
+        self
     }
 }
 
@@ -187,14 +228,16 @@ impl ContextParser for ClusterRedisClient {
         sink: Arc<dyn MetricsSink>,
     ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
         let prefix = format!("{name}.");
-        let parsed = ClusterRedisClientConfig::from_config(config, &prefix)?;
+        let parsed =
+            ClusterRedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
         let pool = pool_from_parsed(&parsed, &prefix)?;
-        Ok(Arc::new(RedisContextFactory::with_type(
-            pool,
-            name,
-            sink,
-            names::TYPE_CLUSTER,
-        )))
+        let factory = RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER);
+        let label = metric_label(self.redis_client_name.as_deref(), None, name);
+        Ok(Arc::new(if label == name {
+            factory
+        } else {
+            factory.with_redis_client_name(label)
+        }))
     }
 }
 
@@ -256,6 +299,45 @@ mod tests {
         assert!(!options.skip_full_coverage_check);
         assert_eq!(options.track_key_reads_sample_rate, 0.25);
         assert_eq!(options.track_key_writes_sample_rate, 1.0);
+    }
+
+    #[test]
+    fn every_key_of_the_original_spec_is_accepted() {
+        // baseplate.py's cluster spec, key for key; the two without effect here included.
+        let parsed = parse(&[
+            ("c.url", "redis://h:7000"),
+            ("c.max_connections", "50"),
+            ("c.max_connections_per_node", "false"),
+            ("c.socket_connect_timeout", "1 second"),
+            ("c.socket_timeout", "1 second"),
+            ("c.timeout", "1 second"),
+            ("c.read_from_replicas", "true"),
+            ("c.skip_full_coverage_check", "true"),
+            ("c.nodemanager_follow_cluster", "true"),
+            ("c.decode_responses", "false"),
+            ("c.track_key_reads_sample_rate", "0"),
+            ("c.track_key_writes_sample_rate", "0"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.nodemanager_follow_cluster, Some(true));
+        assert_eq!(parsed.decode_responses, Some(false));
+        let strict = |pairs: &[(&str, &str)]| {
+            let config = RawConfig::from_pairs(pairs.iter().map(|(k, v)| (*k, *v)));
+            ClusterRedisClientConfig::from_config_with(&config, "c.", UnknownKeys::Deny)
+        };
+        assert!(strict(&[("c.url", "redis://h"), ("c.decode_responses", "true")]).is_ok());
+        // Their values are still checked, as the original's spec checks them.
+        let err = strict(&[("c.url", "redis://h"), ("c.decode_responses", "maybe")]).unwrap_err();
+        assert_eq!(err.key(), "c.decode_responses");
+        // Keys outside the spec: a warning, or an error in strict mode.
+        let extra = [("c.url", "redis://h"), ("c.read_from_replica", "false")];
+        assert!(parse(&extra).unwrap().read_from_replicas.is_none());
+        let err = strict(&extra).unwrap_err();
+        assert_eq!(err.key(), "c.read_from_replica");
+        assert!(
+            err.reason().contains("did you mean c.read_from_replicas?"),
+            "{err}"
+        );
     }
 
     #[test]

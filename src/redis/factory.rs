@@ -51,6 +51,43 @@ impl RedisContextFactory {
         }
     }
 
+    /// The same factory with `label` as the `redis_client_name` metric label instead of the
+    /// context name (baseplate.py's `RedisContextFactory(pool, name, redis_client_name)`).
+    /// Call it before making connections: the metrics of handles made earlier keep the old
+    /// label.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use baseplate_redis::{pool::InMemoryBackend, sink::RecordingSink, RedisContextFactory};
+    ///
+    /// let factory = RedisContextFactory::with_options(
+    ///     Arc::new(InMemoryBackend::new()),
+    ///     "foo",
+    ///     Arc::new(RecordingSink::new()),
+    /// )
+    /// .with_redis_client_name("profile-cache");
+    /// assert_eq!(factory.name(), "foo");
+    /// assert_eq!(factory.redis_client_name(), "profile-cache");
+    /// ```
+    pub fn with_redis_client_name(self, label: &str) -> Self {
+        let instruments = &self.core.instruments;
+        let instruments = ClientInstruments::new(
+            instruments.sink().clone(),
+            instruments.client_name(),
+            self.core.pool.database(),
+            instruments.redis_type(),
+        )
+        .with_label_name(label);
+        RedisContextFactory {
+            core: Arc::new(ClientCore::new(self.core.pool.clone(), instruments)),
+        }
+    }
+
+    /// The `redis_client_name` label of the factory's metrics.
+    pub fn redis_client_name(&self) -> &str {
+        self.core.instruments.label_name()
+    }
+
     /// The context name.
     pub fn name(&self) -> &str {
         self.core.instruments.client_name()

@@ -89,6 +89,8 @@ fn known_slot(name: &[u8]) -> Option<usize> {
 pub(crate) struct ClientInstruments {
     sink: Arc<dyn MetricsSink>,
     client_name: Arc<str>,
+    /// The `redis_client_name` label: the context name unless one was given.
+    label_name: Arc<str>,
     database: String,
     redis_type: &'static str,
     known: Box<[OnceLock<CommandInstruments>]>,
@@ -139,6 +141,7 @@ impl ClientInstruments {
         let client_name: Arc<str> = Arc::from(client_name);
         ClientInstruments {
             sink,
+            label_name: client_name.clone(),
             client_name,
             database: database.to_string(),
             redis_type,
@@ -148,9 +151,33 @@ impl ClientInstruments {
         }
     }
 
-    /// The client's name, as spans and labels use it.
+    /// The same instruments with `label` as the `redis_client_name` label (none is resolved
+    /// yet, so nothing is lost).
+    pub(crate) fn with_label_name(self, label: &str) -> Self {
+        ClientInstruments {
+            label_name: Arc::from(label),
+            ..self
+        }
+    }
+
+    /// The client's context name, as spans use it.
     pub(crate) fn client_name(&self) -> &Arc<str> {
         &self.client_name
+    }
+
+    /// The `redis_client_name` label.
+    pub(crate) fn label_name(&self) -> &str {
+        &self.label_name
+    }
+
+    /// The sink the instruments report to.
+    pub(crate) fn sink(&self) -> &Arc<dyn MetricsSink> {
+        &self.sink
+    }
+
+    /// The `redis_type` label.
+    pub(crate) fn redis_type(&self) -> &'static str {
+        self.redis_type
     }
 
     /// The instruments for pipelines, made on first use.
@@ -158,7 +185,7 @@ impl ClientInstruments {
         self.pipeline.get_or_init(|| {
             Arc::new(CommandInstruments::new(
                 &self.sink,
-                &self.client_name,
+                &self.label_name,
                 &self.database,
                 self.redis_type,
                 names::COMMAND_PIPELINE,
@@ -181,7 +208,7 @@ impl ClientInstruments {
     fn make(&self, lower: &str, upper: Arc<str>) -> CommandInstruments {
         CommandInstruments::new(
             &self.sink,
-            &self.client_name,
+            &self.label_name,
             &self.database,
             self.redis_type,
             lower,
@@ -213,7 +240,7 @@ impl ClientInstruments {
 impl CommandInstruments {
     fn new(
         sink: &Arc<dyn MetricsSink>,
-        client_name: &str,
+        label_name: &str,
         database: &str,
         redis_type: &'static str,
         command_label: &str,
@@ -222,7 +249,7 @@ impl CommandInstruments {
         let labels = [
             (names::LABEL_COMMAND, command_label.to_string()),
             (names::LABEL_DATABASE, database.to_string()),
-            (names::LABEL_CLIENT_NAME, client_name.to_string()),
+            (names::LABEL_CLIENT_NAME, label_name.to_string()),
             (names::LABEL_TYPE, redis_type.to_string()),
         ];
         let active = sink.gauge(&key(names::ACTIVE_REQUESTS, &as_refs(&labels, None)));

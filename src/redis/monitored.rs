@@ -14,6 +14,7 @@ use super::instruments::{ActiveRequest, ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
 use crate::command::{classify, command_name, CommandClass};
 use crate::pool::{PoolBackend, PooledConnection};
+use crate::sink::names;
 use crate::span::{LeafSpan, SpanContext, SpanKind, TagValue};
 
 /// What a client's handles share: its pool, its metric handles, its name.
@@ -197,10 +198,12 @@ impl MonitoredRedisConnection {
     }
 
     /// A named pipeline: one span `<name>.pipeline_<pipeline name>`, metrics with
-    /// `redis_command="pipeline"`. Atomic (MULTI/EXEC) unless
-    /// [`non_atomic`](MonitoredPipeline::non_atomic) is called.
+    /// `redis_command="pipeline"`. As in baseplate.py, a standalone client's pipeline is
+    /// atomic (MULTI/EXEC) unless [`non_atomic`](MonitoredPipeline::non_atomic) is called,
+    /// and a cluster client's is a plain pipeline unless `.atomic()` is called.
     pub fn pipeline(&self, name: &str) -> MonitoredPipeline {
-        MonitoredPipeline::new(Arc::from(format!("{}.pipeline_{name}", self.name)))
+        let atomic = self.core.instruments.redis_type() != names::TYPE_CLUSTER;
+        MonitoredPipeline::new(Arc::from(format!("{}.pipeline_{name}", self.name)), atomic)
     }
 
     /// Runs `body` in a WATCH transaction on `keys`: WATCH, then `body` queues commands on

@@ -32,16 +32,20 @@ pub struct MonitoredPipeline {
 }
 
 impl MonitoredPipeline {
-    pub(crate) fn new(span_name: Arc<str>) -> Self {
+    /// A pipeline sent as MULTI/EXEC when `atomic`.
+    pub(crate) fn new(span_name: Arc<str>, atomic: bool) -> Self {
         let mut pipeline = redis::pipe();
-        pipeline.atomic();
+        if atomic {
+            pipeline.atomic();
+        }
         MonitoredPipeline {
             pipeline,
             span_name,
         }
     }
 
-    /// Sends the commands as a plain pipeline, without MULTI/EXEC. Call it before queueing
+    /// Sends the commands as a plain pipeline, without MULTI/EXEC (a cluster client's
+    /// pipelines are plain already; `.atomic()` makes one a transaction). Call it before queueing
     /// commands, as in `redis.pipeline("name").non_atomic()`: commands queued earlier are
     /// kept, but not their `ignore()` marks.
     pub fn non_atomic(mut self) -> Self {
