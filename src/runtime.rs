@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::context::ContextFactory;
-use crate::sink::MetricsSink;
+use crate::pool::PoolBackend;
+use crate::sink::{key, names, MetricsSink};
 
 /// The usual reporting interval.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -101,5 +102,69 @@ pub(crate) fn report_all(
 ) {
     for factory in factories.values() {
         factory.report_runtime_metrics(sink);
+    }
+}
+
+/// Reports a pool's size and use under the client's name, with baseplate.py's names and
+/// formulas (`BlockingConnectionPool`: `in_use = max - free slots`), plus two gauges of ours
+/// whose names say what they count.
+pub(crate) fn report_pool_state(name: &str, pool: &dyn PoolBackend, sink: &dyn MetricsSink) {
+    let state = pool.state();
+    let client = [(names::LABEL_CLIENT, name)];
+    let redis_pool = [(names::LABEL_POOL, name)];
+    let gauges = [
+        (names::RUNTIME_POOL_SIZE, &client, state.max_size),
+        (names::RUNTIME_POOL_IN_USE, &client, state.in_use),
+        (
+            names::RUNTIME_POOL_OPEN_AND_AVAILABLE,
+            &client,
+            state.open_and_available(),
+        ),
+        (names::RUNTIME_POOL_OPEN_CONNECTIONS, &client, state.open),
+        (names::POOL_MAX_SIZE, &redis_pool, state.max_size),
+        (
+            names::POOL_IDLE_CONNECTIONS,
+            &redis_pool,
+            state.free_slots(),
+        ),
+        (names::POOL_ACTIVE_CONNECTIONS, &redis_pool, state.open),
+        (names::POOL_OPEN_CONNECTIONS, &redis_pool, state.open),
+        (names::POOL_IN_USE_CONNECTIONS, &redis_pool, state.in_use),
+    ];
+    for (metric, labels, value) in gauges {
+        sink.gauge(&key(metric, labels)).set(f64::from(value));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{MockPoolBackend, PoolState};
+    use crate::sink::RecordingSink;
+
+    #[test]
+    fn pool_gauges_mean_what_they_meant_in_baseplate_py() {
+        let mut pool = MockPoolBackend::new();
+        // 10 slots, 3 connections open, 2 of them serving a caller.
+        pool.expect_state().return_const(PoolState::new(10, 3, 2));
+        let sink = RecordingSink::new();
+        report_pool_state("foo", &pool, &sink);
+        let client = [(names::LABEL_CLIENT, "foo")];
+        let redis_pool = [(names::LABEL_POOL, "foo")];
+        for (metric, labels, want) in [
+            (names::RUNTIME_POOL_SIZE, &client, 10.0),
+            (names::RUNTIME_POOL_IN_USE, &client, 2.0),
+            (names::RUNTIME_POOL_OPEN_AND_AVAILABLE, &client, 1.0),
+            (names::RUNTIME_POOL_OPEN_CONNECTIONS, &client, 3.0),
+            (names::POOL_MAX_SIZE, &redis_pool, 10.0),
+            // Free slots (max - in use), as the original's queue size.
+            (names::POOL_IDLE_CONNECTIONS, &redis_pool, 8.0),
+            // Open connections, as the original's help text says.
+            (names::POOL_ACTIVE_CONNECTIONS, &redis_pool, 3.0),
+            (names::POOL_OPEN_CONNECTIONS, &redis_pool, 3.0),
+            (names::POOL_IN_USE_CONNECTIONS, &redis_pool, 2.0),
+        ] {
+            assert_eq!(sink.gauge_value(metric, labels), Some(want), "{metric}");
+        }
     }
 }

@@ -351,13 +351,23 @@ async fn hot_keys_are_counted_and_tracking_failures_are_ignored() {
     let _: i64 = redis.exists(&["{hk}m1", "{hk}m2"]).await.unwrap();
     let _: i64 = redis.del(&["{hk}m1", "{hk}m2"]).await.unwrap();
     let _: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();
+    // Every command queued in a pipeline is tracked too, as in baseplate.py; a cluster
+    // pipeline is a plain pipeline, not a transaction.
+    let mut pipe = redis.pipeline("tracked");
+    assert!(!pipe.is_transaction());
+    pipe.set("{hk}p-set", "v")
+        .ignore()
+        .get("{hk}p-get")
+        .mget(&["{hk}p-get", "{hk}m1"]);
+    let _: (Option<String>, Vec<Option<String>>) = pipe.query_async(&mut redis).await.unwrap();
 
     let expected_reads = [
         ("hk:get", 1.0),
         ("hk:hash", 1.0),
         ("hk:z", 1.0),
-        ("{hk}m1", 2.0),
+        ("{hk}m1", 3.0),
         ("{hk}m2", 2.0),
+        ("{hk}p-get", 2.0),
     ];
     let expected_writes = [
         ("hk:set", 1.0),
@@ -365,6 +375,7 @@ async fn hot_keys_are_counted_and_tracking_failures_are_ignored() {
         ("hk:list", 1.0),
         ("{hk}m1", 2.0),
         ("{hk}m2", 2.0),
+        ("{hk}p-set", 1.0),
     ];
     let mut admin = tokio::task::spawn_blocking({
         let cluster = cluster.clone();

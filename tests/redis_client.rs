@@ -479,13 +479,14 @@ async fn runtime_reporter_reports_pool_metrics_and_stops() {
         f.metrics.gauge_value(names::POOL_MAX_SIZE, &pool),
         Some(4.0)
     );
+    // baseplate.py's meanings: idle = free slots (max - in use), active = open.
     assert_eq!(
         f.metrics.gauge_value(names::POOL_IDLE_CONNECTIONS, &pool),
-        Some(1.0)
+        Some(4.0)
     );
     assert_eq!(
         f.metrics.gauge_value(names::POOL_ACTIVE_CONNECTIONS, &pool),
-        Some(0.0)
+        Some(1.0)
     );
 
     // Stopped: no more reports.

@@ -372,13 +372,14 @@ async fn the_service_serves_requests_and_exports_its_metrics() {
     // worker's BLPOP may hold a connection at the moment of the scrape.
     let pool = [(names::LABEL_POOL, "redis")];
     assert_eq!(value(&samples, names::POOL_MAX_SIZE, &pool), 10.0);
-    let active = value(&samples, names::POOL_ACTIVE_CONNECTIONS, &pool);
-    let idle = value(&samples, names::POOL_IDLE_CONNECTIONS, &pool);
-    assert!((0.0..=2.0).contains(&active), "active connections {active}");
-    assert!(
-        idle >= 1.0 && active + idle <= 10.0,
-        "idle {idle}, active {active}"
-    );
+    // baseplate.py's meanings: "active" counts open connections, "idle" free slots.
+    let open = value(&samples, names::POOL_ACTIVE_CONNECTIONS, &pool);
+    let free = value(&samples, names::POOL_IDLE_CONNECTIONS, &pool);
+    let in_use = value(&samples, names::POOL_IN_USE_CONNECTIONS, &pool);
+    assert!((1.0..=2.0).contains(&open), "open connections {open}");
+    assert_eq!(value(&samples, names::POOL_OPEN_CONNECTIONS, &pool), open);
+    assert!(in_use <= open, "in use {in_use}, open {open}");
+    assert_eq!(free, 10.0 - in_use, "free slots {free}, in use {in_use}");
 
     // Every request was a server span with its commands as children.
     let spans = run.spans.spans();

@@ -572,16 +572,22 @@ impl ConnectionLike for ClusterHandle {
                 conn,
                 sharing,
                 poison,
+                tracker,
                 ..
             } = self;
-            Self::run(
+            let result = Self::run(
                 sharing,
                 poison,
                 timeout,
                 || "pipeline".to_string(),
                 conn.req_packed_commands(pipeline, offset, count),
             )
-            .await
+            .await;
+            // As baseplate.py, every command queued in the pipeline is sampled.
+            if let (Some(tracker), Ok(_)) = (tracker, &result) {
+                tracker.maybe_track_all(pipeline.cmd_iter(), conn);
+            }
+            result
         })
     }
 

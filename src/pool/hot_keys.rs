@@ -159,7 +159,22 @@ impl HotKeyTracker {
     where
         C: ConnectionLike + Clone + Send + 'static,
     {
-        let sampled = self.sample(cmd);
+        self.maybe_track_all(std::iter::once(cmd), conn);
+    }
+
+    /// Samples every command of `cmds` (those queued in a pipeline, as baseplate.py tracks
+    /// each command queued in a cluster pipeline) and counts the chosen keys on `conn` in
+    /// one task. Outside a tokio runtime nothing is counted.
+    pub(crate) fn maybe_track_all<'c, C>(&self, cmds: impl IntoIterator<Item = &'c Cmd>, conn: &C)
+    where
+        C: ConnectionLike + Clone + Send + 'static,
+    {
+        let mut sampled = Sampled::default();
+        for cmd in cmds {
+            let one = self.sample(cmd);
+            sampled.reads.extend(one.reads);
+            sampled.writes.extend(one.writes);
+        }
         if sampled.reads.is_empty() && sampled.writes.is_empty() {
             return;
         }

@@ -8,7 +8,7 @@ use super::instruments::ClientInstruments;
 use super::monitored::{ClientCore, MonitoredRedisConnection};
 use crate::context::ContextFactory;
 use crate::pool::PoolBackend;
-use crate::sink::{key, names, FacadeSink, MetricsSink};
+use crate::sink::{names, FacadeSink, MetricsSink};
 use crate::span::SpanContext;
 
 /// Makes a [`MonitoredRedisConnection`] for every request, all sharing one pool.
@@ -128,31 +128,8 @@ impl ContextFactory for RedisContextFactory {
     }
 
     fn report_runtime_metrics(&self, sink: &dyn MetricsSink) {
-        report_pool_state(self.name(), self.core.pool.as_ref(), sink);
+        crate::runtime::report_pool_state(self.name(), self.core.pool.as_ref(), sink);
     }
-}
-
-/// Reports a pool's size and use under the client's name (shared with the cluster client).
-pub(crate) fn report_pool_state(name: &str, pool: &dyn PoolBackend, sink: &dyn MetricsSink) {
-    let state = pool.state();
-    let client = [(names::LABEL_CLIENT, name)];
-    let redis_pool = [(names::LABEL_POOL, name)];
-    sink.gauge(&key(names::RUNTIME_POOL_SIZE, &client))
-        .set(f64::from(state.max_size));
-    sink.gauge(&key(names::RUNTIME_POOL_IN_USE, &client))
-        .set(f64::from(state.in_use));
-    sink.gauge(&key(names::RUNTIME_POOL_OPEN_AND_AVAILABLE, &client))
-        .set(f64::from(state.idle));
-    sink.gauge(&key(names::RUNTIME_POOL_OPEN_CONNECTIONS, &client))
-        .set(f64::from(state.open));
-    sink.gauge(&key(names::POOL_OPEN_CONNECTIONS, &redis_pool))
-        .set(f64::from(state.open));
-    sink.gauge(&key(names::POOL_MAX_SIZE, &redis_pool))
-        .set(f64::from(state.max_size));
-    sink.gauge(&key(names::POOL_IDLE_CONNECTIONS, &redis_pool))
-        .set(f64::from(state.idle));
-    sink.gauge(&key(names::POOL_ACTIVE_CONNECTIONS, &redis_pool))
-        .set(f64::from(state.in_use));
 }
 
 impl fmt::Debug for RedisContextFactory {

@@ -13,6 +13,12 @@ static METADATA: Metadata<'static> =
 /// Sends metrics to a `metrics` recorder: the global one (installed by an exporter such as
 /// `metrics-exporter-prometheus`), or one given explicitly.
 ///
+/// Histogram buckets are the exporter's setting: give it
+/// [`names::LATENCY_BUCKETS`](super::names::LATENCY_BUCKETS) (baseplate.py's
+/// `default_latency_buckets`) for `redis_client_latency_seconds`, as
+/// `sink::prometheus::builder` (feature `prometheus`) does, so that its `le` labels match
+/// those of Python services.
+///
 /// ```
 /// use std::sync::Arc;
 /// use baseplate_redis::sink::{key, names, FacadeSink, MetricsSink};

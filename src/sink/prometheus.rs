@@ -2,11 +2,13 @@
 //!
 //! [`builder`] is a `metrics-exporter-prometheus` [`PrometheusBuilder`] whose
 //! `redis_client_latency_seconds` is a real Prometheus histogram with the buckets of
-//! [`LATENCY_BUCKETS`](super::names::LATENCY_BUCKETS) (without them the exporter renders
-//! histograms as summaries). [`recorder`] builds a recorder from it to hand to
-//! [`FacadeSink::with_recorder`](super::FacadeSink::with_recorder), and [`install`] makes it
-//! the global `metrics` recorder. Either way, serve [`PrometheusHandle::render`] on your
-//! `/metrics` route.
+//! [`LATENCY_BUCKETS`](super::names::LATENCY_BUCKETS), baseplate.py's
+//! `default_latency_buckets` (without buckets the exporter renders histograms as summaries);
+//! [`builder_with_latency_buckets`] sets others. [`recorder`] builds a recorder from it to
+//! hand to [`FacadeSink::with_recorder`](super::FacadeSink::with_recorder), and [`install`]
+//! makes it the global `metrics` recorder ([`recorder_with`] and [`install_with`] do the same
+//! from a builder of yours). Either way, serve [`PrometheusHandle::render`] on your
+//! `/metrics` route. The `# HELP` texts are baseplate.py's.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -20,8 +22,21 @@
 //!     .record(0.003);
 //!
 //! let text = handle.render();
+//! assert!(text.contains(r#"redis_client_latency_seconds_bucket{redis_command="get",le="0.0025"} 0"#));
 //! assert!(text.contains(r#"redis_client_latency_seconds_bucket{redis_command="get",le="0.005"} 1"#));
-//! assert!(text.contains("# HELP redis_client_latency_seconds Latency of the Redis commands"));
+//! assert!(text.contains(r#"redis_client_latency_seconds_bucket{redis_command="get",le="30"} 1"#));
+//! assert!(text.contains("# HELP redis_client_latency_seconds Latency histogram for calls made by clients"));
+//!
+//! // Other buckets, for users who want them.
+//! let builder = prometheus::builder_with_latency_buckets(&[0.01, 0.001, 0.1]).unwrap();
+//! let recorder = prometheus::recorder_with(builder);
+//! let handle = recorder.handle();
+//! let sink = FacadeSink::with_recorder(Arc::new(recorder));
+//! sink.histogram(&key(names::LATENCY_SECONDS, &[])).record(0.003);
+//! let text = handle.render();
+//! assert!(text.contains(r#"redis_client_latency_seconds_bucket{le="0.001"} 0"#));
+//! assert!(text.contains(r#"redis_client_latency_seconds_bucket{le="0.01"} 1"#));
+//! assert!(!text.contains(r#"le="0.005""#));
 //! ```
 
 pub use metrics_exporter_prometheus::{
@@ -32,22 +47,39 @@ use metrics_exporter_prometheus::Matcher;
 
 use super::names;
 
-/// A [`PrometheusBuilder`] with the crate's latency buckets; add your own settings to it.
+/// A [`PrometheusBuilder`] with the crate's latency buckets (baseplate.py's); add your own
+/// settings to it.
 pub fn builder() -> PrometheusBuilder {
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names::LATENCY_SECONDS.to_string()),
-            names::LATENCY_BUCKETS,
-        )
-        // Only an empty bucket list is refused, and ours is not empty.
+    // Only an empty bucket list is refused, and ours is not empty.
+    builder_with_latency_buckets(names::LATENCY_BUCKETS)
         .unwrap_or_else(|_| PrometheusBuilder::new())
+}
+
+/// A [`PrometheusBuilder`] whose `redis_client_latency_seconds` histogram has the upper
+/// bounds `buckets` (seconds; sorted here, duplicates and non-finite values dropped).
+///
+/// Fails when no bucket is left. Histograms aggregate across services only when their
+/// buckets match: keep [`LATENCY_BUCKETS`](names::LATENCY_BUCKETS) where Python services
+/// report the same metric.
+pub fn builder_with_latency_buckets(buckets: &[f64]) -> Result<PrometheusBuilder, BuildError> {
+    let mut buckets: Vec<f64> = buckets.iter().copied().filter(|b| b.is_finite()).collect();
+    buckets.sort_by(f64::total_cmp);
+    buckets.dedup();
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Full(names::LATENCY_SECONDS.to_string()), &buckets)
 }
 
 /// A recorder with the crate's latency buckets, not installed anywhere: give it to
 /// [`FacadeSink::with_recorder`](super::FacadeSink::with_recorder) and keep its
 /// [`handle`](PrometheusRecorder::handle) to render `/metrics`.
 pub fn recorder() -> PrometheusRecorder {
-    let recorder = builder().build_recorder();
+    recorder_with(builder())
+}
+
+/// A recorder from `builder` (such as [`builder_with_latency_buckets`]'s), with the crate's
+/// `# HELP` texts, not installed anywhere.
+pub fn recorder_with(builder: PrometheusBuilder) -> PrometheusRecorder {
+    let recorder = builder.build_recorder();
     describe(&recorder);
     recorder
 }
@@ -57,39 +89,56 @@ fn describe(recorder: &PrometheusRecorder) {
     use metrics::{Recorder, SharedString};
 
     let help = |text: &'static str| SharedString::const_str(text);
+    // baseplate.py's texts where it has the metric, so that both kinds of service agree.
     let histograms = [(
         names::LATENCY_SECONDS,
-        "Latency of the Redis commands and pipelines made by the client, in seconds",
+        "Latency histogram for calls made by clients",
     )];
     let counters = [(
         names::REQUESTS_TOTAL,
-        "Redis commands and pipelines made by the client",
+        "Total number of requests made by client",
     )];
     let gauges = [
         (
             names::ACTIVE_REQUESTS,
-            "Redis commands and pipelines in flight",
+            "Number of active requests for a given client",
         ),
         (
             names::POOL_MAX_SIZE,
-            "The most connections the client's pool opens",
+            "Maximum number of connections allowed in this redis client connection pool",
         ),
         (
             names::POOL_IDLE_CONNECTIONS,
-            "Open connections of the pool not in use",
+            "Number of idle connections in this redis client connection pool \
+             (free slots: max size - in use)",
         ),
         (
             names::POOL_ACTIVE_CONNECTIONS,
-            "Connections of the pool in use",
+            "Number of open connections in this redis client connection pool",
+        ),
+        (
+            names::POOL_OPEN_CONNECTIONS,
+            "Number of open connections in this redis client connection pool",
+        ),
+        (
+            names::POOL_IN_USE_CONNECTIONS,
+            "Number of connections of this redis client connection pool serving a caller",
         ),
         (
             names::RUNTIME_POOL_SIZE,
-            "The most connections the client's pool opens",
+            "The size limit of the connection pool",
         ),
-        (names::RUNTIME_POOL_IN_USE, "Connections of the pool in use"),
+        (
+            names::RUNTIME_POOL_IN_USE,
+            "Connections of the pool checked out and being used",
+        ),
         (
             names::RUNTIME_POOL_OPEN_AND_AVAILABLE,
             "Open connections of the pool not in use",
+        ),
+        (
+            names::RUNTIME_POOL_OPEN_CONNECTIONS,
+            "Open connections of the pool",
         ),
     ];
     for (name, text) in histograms {
@@ -111,7 +160,14 @@ fn describe(recorder: &PrometheusRecorder) {
 /// summaries or idle timeouts to the builder, call
 /// [`PrometheusHandle::run_upkeep`] now and then.
 pub fn install() -> Result<PrometheusHandle, BuildError> {
-    let recorder = recorder();
+    install_with(builder())
+}
+
+/// Installs a recorder from `builder` (such as [`builder_with_latency_buckets`]'s), with the
+/// crate's `# HELP` texts, as the global `metrics` recorder and returns its handle; fails
+/// when a global recorder is already installed.
+pub fn install_with(builder: PrometheusBuilder) -> Result<PrometheusHandle, BuildError> {
+    let recorder = recorder_with(builder);
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)?;
     Ok(handle)
