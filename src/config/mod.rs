@@ -10,8 +10,12 @@
 //! foo.socket_timeout = 200 milliseconds       # optional: per-command timeout
 //! ```
 //!
-//! [`RawConfig`] holds those strings; [`from_config`] turns the keys under a prefix (`foo.`)
-//! into any `serde::Deserialize` struct, with [`RedisUrl`] and [`Timespan`] as field types.
+//! [`RawConfig`] holds those strings, read as baseplate.py reads them: environment variables
+//! expanded ([`expand_vars`]), option names case-insensitive, `[DEFAULT]` keys in every
+//! section. [`from_config`] turns the keys under a prefix (`foo.`) into any
+//! `serde::Deserialize` struct, with [`RedisUrl`] and [`Timespan`] as field types;
+//! [`from_config_checked`] also warns about (or, with [`UnknownKeys::Deny`], refuses) the keys
+//! under the prefix that the struct does not read.
 //! Every failure is a [`ConfigurationError`] naming the full key (`foo.url`); no message or
 //! `Debug` output ever contains a password.
 

@@ -109,8 +109,8 @@ fn describe(recorder: &PrometheusRecorder) {
         ),
         (
             names::POOL_IDLE_CONNECTIONS,
-            "Number of idle connections in this redis client connection pool \
-             (free slots: max size - in use)",
+            // The value is the free slots (max size - in use), as baseplate.py's.
+            "Number of idle connections in this redis client connection pool",
         ),
         (
             names::POOL_ACTIVE_CONNECTIONS,
