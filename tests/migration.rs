@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baseplate_redis::config::RawConfig;
@@ -14,7 +14,7 @@ use baseplate_redis::pool::{HOT_KEY_READS_SET, HOT_KEY_WRITES_SET};
 use baseplate_redis::sink::{names, prometheus, FacadeSink, RecordingSink};
 use baseplate_redis::{Baseplate, ClusterRedisClient, ContextSpec, RedisClient};
 use common::cluster::{query, RedisCluster};
-use common::RedisServer;
+use common::{logged, RedisServer};
 use redis::AsyncCommands;
 
 /// A service's INI as baseplate.py reads it: `[DEFAULT]`, comments, `${VAR}` and `$VAR`,
@@ -70,30 +70,6 @@ fn service_spec() -> ContextSpec {
         )
         // Neither: the context name.
         .client("queue", RedisClient::new())
-}
-
-/// What `f` logs through `tracing`, without colours.
-fn logged<T>(f: impl FnOnce() -> T) -> (T, String) {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    let value = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    (value, text)
 }
 
 /// The labels of one standalone command measurement.

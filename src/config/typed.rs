@@ -782,7 +782,7 @@ mod tests {
     use serde::Deserialize;
 
     use super::*;
-    use crate::config::{from_config_checked, RedisUrl, Timespan, UnknownKeys};
+    use crate::config::{RedisUrl, Timespan};
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -877,106 +877,6 @@ mod tests {
                 .contains("foo.url, foo.max_connections, foo.socket_timeout"),
             "{err}"
         );
-    }
-
-    /// The `tracing` output of `f`, without colours.
-    fn logged(f: impl FnOnce()) -> String {
-        use std::sync::{Arc, Mutex};
-
-        #[derive(Clone, Default)]
-        struct Buffer(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buffer {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buffer = Buffer::default();
-        let writer = buffer.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        let bytes = buffer.0.lock().unwrap().clone();
-        String::from_utf8(bytes).unwrap()
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct Lenient {
-        url: String,
-        max_connections: Option<u32>,
-        pool: Option<LenientPool>,
-    }
-
-    #[derive(Debug, Deserialize)]
-    struct LenientPool {
-        size: u32,
-        #[allow(dead_code)]
-        timeout: Option<Timespan>,
-    }
-
-    #[test]
-    fn unknown_keys_warn_once_naming_the_closest_known_key() {
-        let pairs = [
-            ("foo.url", "redis://h"),
-            ("foo.max_conections", "9"),
-            ("foo.key_prefix", "hunter2"),
-            ("foo.pool.size", "1"),
-            ("foo.pool.timout", "1 second"),
-        ];
-        let mut parsed = None;
-        let log = logged(|| {
-            parsed = Some(
-                from_config_checked::<Lenient>(
-                    &RawConfig::from_pairs(pairs),
-                    "foo.",
-                    UnknownKeys::Warn,
-                )
-                .unwrap(),
-            );
-        });
-        let parsed = parsed.unwrap();
-        assert_eq!(
-            (parsed.url.as_str(), parsed.max_connections),
-            ("redis://h", None)
-        );
-        assert_eq!(parsed.pool.unwrap().size, 1);
-        assert_eq!(log.lines().count(), 3, "{log}");
-        assert_eq!(log.matches("WARN").count(), 3, "{log}");
-        assert!(log.contains("unknown configuration key foo.max_conections ignored (closest known key: foo.max_connections)"), "{log}");
-        assert!(log.contains("foo.key_prefix"), "{log}");
-        assert!(log.contains("closest known key: foo.pool.timeout"), "{log}");
-        // Values are never logged: they may be secrets.
-        assert!(!log.contains("hunter2"), "{log}");
-
-        // Plain `from_config` ignores them silently, as serde does.
-        let log = logged(|| {
-            from_config::<Lenient>(&RawConfig::from_pairs(pairs), "foo.").unwrap();
-        });
-        assert_eq!(log, "");
-    }
-
-    #[test]
-    fn unknown_keys_are_refused_in_strict_mode() {
-        let raw = RawConfig::from_pairs([("foo.url", "redis://h"), ("foo.max_conections", "9")]);
-        let err = from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Deny).unwrap_err();
-        assert_eq!(err.key(), "foo.max_conections");
-        assert!(
-            err.reason()
-                .starts_with("unknown key (did you mean foo.max_connections? expected one of: foo.url, foo.max_connections, foo.pool)"),
-            "{err}"
-        );
-        // Only known keys: no error, nothing logged.
-        let raw = RawConfig::from_pairs([("foo.url", "redis://h")]);
-        let log = logged(|| {
-            from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Deny).unwrap();
-            from_config_checked::<Lenient>(&raw, "foo.", UnknownKeys::Warn).unwrap();
-        });
-        assert_eq!(log, "");
     }
 
     #[test]
