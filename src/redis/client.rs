@@ -311,12 +311,9 @@ impl ContextParser for RedisClient {
             parsed.client_name.as_deref(),
             name,
         );
-        let factory = RedisContextFactory::with_options(pool, name, sink);
-        Ok(Arc::new(if label == name {
-            factory
-        } else {
-            factory.with_redis_client_name(label)
-        }))
+        Ok(Arc::new(
+            RedisContextFactory::with_options(pool, name, sink).with_redis_client_name(label),
+        ))
     }
 }
 

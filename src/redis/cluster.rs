@@ -231,13 +231,11 @@ impl ContextParser for ClusterRedisClient {
         let parsed =
             ClusterRedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
         let pool = pool_from_parsed(&parsed, &prefix)?;
-        let factory = RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER);
         let label = metric_label(self.redis_client_name.as_deref(), None, name);
-        Ok(Arc::new(if label == name {
-            factory
-        } else {
-            factory.with_redis_client_name(label)
-        }))
+        Ok(Arc::new(
+            RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER)
+                .with_redis_client_name(label),
+        ))
     }
 }
 

@@ -70,6 +70,9 @@ impl RedisContextFactory {
     /// assert_eq!(factory.redis_client_name(), "profile-cache");
     /// ```
     pub fn with_redis_client_name(self, label: &str) -> Self {
+        if label == self.redis_client_name() {
+            return self;
+        }
         let instruments = &self.core.instruments;
         let instruments = ClientInstruments::new(
             instruments.sink().clone(),
