@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::ConfigurationError;
@@ -16,19 +18,24 @@ pub enum Error {
     #[error(transparent)]
     Configuration(#[from] ConfigurationError),
 
-    /// Redis (or the connection to it) answered a command with an error.
-    #[error("redis command {command} failed: {source}")]
+    /// A command (or pipeline) failed on its way to or from the server: its connection failed
+    /// or closed in the middle of a reply, it timed out, no connection could be had, or the
+    /// handle refused it. Every such error of a handle names the command and the server.
+    #[error("redis command {command} on {address} failed: {source}")]
     Command {
-        /// The command name, upper case (`GET`, `BLPOP`, `pipeline`).
+        /// The command name, upper case (`GET`, `BLPOP`), or `pipeline (GET, SET…)`.
         command: String,
-        /// What Redis or the connection said.
+        /// The server, without credentials.
+        address: String,
+        /// What went wrong. A reply cut short is an I/O error of kind `UnexpectedEof`.
         #[source]
         source: redis::RedisError,
     },
 
-    /// Redis answered with an error, or the connection failed (from `?` on a command).
+    /// Redis answered with an error reply (`WRONGTYPE`…, passed on with its kind and code),
+    /// or a reply could not be converted to the type asked for (from `?` on a command).
     #[error("redis error: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(#[source] redis::RedisError),
 
     /// Opening a connection failed.
     #[error("cannot connect to redis at {address}: {source}")]
@@ -151,55 +158,203 @@ impl Error {
 }
 
 /// Carries our errors through `redis::aio::ConnectionLike`, whose methods return
-/// `RedisError`. Timeouts become I/O timeouts so `RedisError::is_timeout` stays true.
+/// `RedisError`: inside an I/O error of the matching kind, so that `RedisError`'s predicates
+/// (`is_timeout`, `is_connection_dropped`…) still hold and [`Error::from`] gets it back.
 impl From<Error> for redis::RedisError {
     fn from(err: Error) -> Self {
-        match err {
-            Error::Command { source, .. } | Error::Redis(source) => source,
-            // Keep the address in the message, and the kind so the predicates still hold.
-            Error::Connect { .. } => {
-                let message = err.to_string();
-                let Error::Connect { source, .. } = err else {
-                    unreachable!("matched above")
-                };
-                match io_kind(&source) {
-                    Some(kind) => std::io::Error::new(kind, message).into(),
-                    None => (source.kind(), "connection failed", message).into(),
+        if let Error::Redis(source) = err {
+            return source;
+        }
+        match err.io_kind() {
+            Some(kind) => io::Error::new(kind, err).into(),
+            None => {
+                let kind = err
+                    .redis_error()
+                    .map_or(redis::ErrorKind::Client, redis::RedisError::kind);
+                match &err {
+                    Error::Command {
+                        command,
+                        address,
+                        source,
+                    } => (
+                        kind,
+                        "redis command failed",
+                        format!("{command} on {address}: {source}"),
+                    )
+                        .into(),
+                    Error::Connect { .. } => (kind, "connection failed", err.to_string()).into(),
+                    _ => (kind, "baseplate-redis", err.to_string()).into(),
                 }
             }
-            other if other.is_timeout() => {
-                std::io::Error::new(std::io::ErrorKind::TimedOut, other.to_string()).into()
-            }
-            other if other.is_connection_error() => {
-                std::io::Error::new(std::io::ErrorKind::NotConnected, other.to_string()).into()
-            }
-            other => (
-                redis::ErrorKind::Client,
-                "baseplate-redis",
-                other.to_string(),
-            )
-                .into(),
         }
+    }
+}
+
+/// A command's error, with the context a handle added, back as [`Error::Command`]; any other
+/// `RedisError` as [`Error::Redis`].
+impl From<redis::RedisError> for Error {
+    fn from(err: redis::RedisError) -> Self {
+        match carried(&err) {
+            Some(Error::Command {
+                command,
+                address,
+                source,
+            }) => Error::Command {
+                command: command.clone(),
+                address: address.clone(),
+                source: source.clone(),
+            },
+            _ => Error::Redis(err),
+        }
+    }
+}
+
+impl Error {
+    /// The I/O error kind this error travels as inside a `RedisError`, if it is one.
+    fn io_kind(&self) -> Option<io::ErrorKind> {
+        if self.is_timeout() {
+            return Some(io::ErrorKind::TimedOut);
+        }
+        match self {
+            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
+                io_kind(source)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Adds what failed and where to an error leaving a handle: the one place commands get this
+/// context. Redis's error replies are left as they are (callers match on their kind and code);
+/// a reply cut short or garbled becomes an I/O error, as its connection is gone.
+pub(crate) fn in_context(
+    err: redis::RedisError,
+    command: impl FnOnce() -> String,
+    address: &str,
+) -> redis::RedisError {
+    if matches!(
+        err.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
+    ) {
+        return err;
+    }
+    let source = match carried(&err) {
+        Some(Error::Command { .. }) => return err,
+        // Our reply timeout already names the command: say only how long we waited.
+        Some(Error::CommandTimeout { timeout, .. }) => io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no reply within {timeout:?}"),
+        )
+        .into(),
+        _ if err.kind() == redis::ErrorKind::Parse => io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("the connection closed or garbled in the middle of a reply ({err})"),
+        )
+        .into(),
+        _ => err,
+    };
+    Error::Command {
+        command: command(),
+        address: address.to_string(),
+        source,
+    }
+    .into()
+}
+
+/// Our error, if `err` carries one (see `From<Error> for RedisError`).
+fn carried(err: &redis::RedisError) -> Option<&Error> {
+    io_error(err)?.get_ref()?.downcast_ref::<Error>()
+}
+
+/// The I/O error inside `err`, if it holds one.
+fn io_error(err: &redis::RedisError) -> Option<&io::Error> {
+    let source = std::error::Error::source(err)?;
+    // redis-rs keeps it behind an `Arc`, which is what `source` hands out.
+    match source.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>() {
+        Some(inner) => inner.downcast_ref::<io::Error>(),
+        None => source.downcast_ref::<io::Error>(),
     }
 }
 
 /// An I/O error kind that keeps `source`'s predicates (`is_connection_refusal`,
 /// `is_timeout`, `is_connection_dropped`, `is_io_error`), or `None` if it is no I/O error.
-fn io_kind(source: &redis::RedisError) -> Option<std::io::ErrorKind> {
-    use std::io::ErrorKind;
-
+fn io_kind(source: &redis::RedisError) -> Option<io::ErrorKind> {
     if !source.is_io_error() {
         None
+    } else if let Some(io) = io_error(source) {
+        Some(io.kind())
     } else if source.is_connection_refusal() {
-        Some(ErrorKind::ConnectionRefused)
+        Some(io::ErrorKind::ConnectionRefused)
     } else if source.is_timeout() {
-        Some(ErrorKind::TimedOut)
+        Some(io::ErrorKind::TimedOut)
     } else if source.is_connection_dropped() {
-        Some(ErrorKind::ConnectionReset)
+        Some(io::ErrorKind::ConnectionReset)
     } else {
-        Some(ErrorKind::Other)
+        Some(io::ErrorKind::Other)
     }
 }
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_context_of_get(err: redis::RedisError) -> redis::RedisError {
+        in_context(err, || "GET".to_string(), "127.0.0.1:7000")
+    }
+
+    #[test]
+    fn command_context_survives_the_trip_through_redis_error() {
+        let reset: redis::RedisError = io::Error::from(io::ErrorKind::ConnectionReset).into();
+        let err = in_context_of_get(reset);
+        assert!(err.is_connection_dropped() && err.is_io_error(), "{err}");
+        assert!(err.to_string().starts_with("redis command GET on 127.0.0.1:7000 failed"));
+        let err = Error::from(err);
+        assert!(matches!(&err, Error::Command { command, .. } if command == "GET"));
+        assert!(err.is_connection_error() && !err.is_timeout(), "{err}");
+        // Added once: a second boundary leaves it alone.
+        let again = in_context_of_get(err.into());
+        assert_eq!(again.to_string().matches("127.0.0.1:7000").count(), 1, "{again}");
+    }
+
+    #[test]
+    fn a_reply_cut_short_is_a_connection_error() {
+        let cut = redis::RedisError::from((redis::ErrorKind::Parse, "Unexpected end of input"));
+        let err = Error::from(in_context_of_get(cut));
+        assert!(err.is_connection_error(), "{err}");
+        assert!(err.to_string().contains("middle of a reply"), "{err}");
+        // A reply that merely has another type than asked for is no connection error.
+        let conversion = redis::RedisError::from((redis::ErrorKind::Parse, "not an integer"));
+        assert!(!Error::from(conversion).is_connection_error());
+    }
+
+    #[test]
+    fn a_timeout_names_the_command_once() {
+        let timeout = Error::CommandTimeout {
+            command: "GET".into(),
+            timeout: Duration::from_millis(200),
+        };
+        let err = in_context_of_get(timeout.into());
+        assert!(err.is_timeout(), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "redis command GET on 127.0.0.1:7000 failed: no reply within 200ms"
+        );
+    }
+
+    #[test]
+    fn error_replies_and_client_errors_keep_their_kind() {
+        let reply = redis::RedisError::from((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
+            "WRONGTYPE",
+        ));
+        assert_eq!(in_context_of_get(reply.clone()).to_string(), reply.to_string());
+        let refused = redis::RedisError::from((redis::ErrorKind::Client, "refused"));
+        let err = in_context_of_get(refused);
+        assert_eq!(err.kind(), redis::ErrorKind::Client);
+        assert!(err.to_string().contains("GET on 127.0.0.1:7000"), "{err}");
+        assert!(!Error::from(err).is_connection_error());
+    }
+}

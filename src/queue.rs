@@ -52,7 +52,7 @@ impl MessageQueue {
             .arg(message)
             .exec_async(&mut self.conn)
             .await
-            .map_err(command_error("RPUSH"))?;
+            ?;
         Ok(())
     }
 
@@ -65,12 +65,13 @@ impl MessageQueue {
     /// When no message came in time the error is [`Error::QueueTimedOut`]
     /// ([`Error::is_queue_timeout`]).
     pub async fn get(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
+        let waits = timeout.is_none_or(|t| !t.is_zero());
         let reply = match timeout {
             Some(t) if t.is_zero() => redis::cmd("LPOP")
                 .arg(&self.key)
                 .query_async::<Value>(&mut self.conn)
                 .await
-                .map_err(command_error("LPOP"))?,
+                ?,
             _ => {
                 let seconds = timeout.map_or(0.0, |t| t.as_secs_f64());
                 // BLPOP 0 would block forever: round tiny waits up to a millisecond.
@@ -84,7 +85,7 @@ impl MessageQueue {
                     .arg(format!("{seconds:.3}"))
                     .query_async::<Value>(&mut self.conn)
                     .await
-                    .map_err(command_error("BLPOP"))?;
+                    ?;
                 match popped {
                     Value::Array(mut pair) if pair.len() == 2 => pair.pop().unwrap_or(Value::Nil),
                     other => other,
@@ -98,7 +99,8 @@ impl MessageQueue {
                 timeout: timeout.unwrap_or(Duration::MAX),
             }),
             other => Err(Error::Command {
-                command: "BLPOP".into(),
+                command: if waits { "BLPOP" } else { "LPOP" }.into(),
+                address: self.conn.address().to_string(),
                 source: redis::RedisError::from((
                     redis::ErrorKind::UnexpectedReturnType,
                     "unexpected reply to a queue pop",
@@ -114,14 +116,7 @@ impl MessageQueue {
             .arg(&self.key)
             .exec_async(&mut self.conn)
             .await
-            .map_err(command_error("DEL"))?;
+            ?;
         Ok(())
-    }
-}
-
-fn command_error(command: &'static str) -> impl FnOnce(redis::RedisError) -> Error {
-    move |source| Error::Command {
-        command: command.to_string(),
-        source,
     }
 }

@@ -8,6 +8,11 @@ use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use super::guarded::GuardedConnection;
 
 /// How a connection is given back to its backend.
+///
+/// A backend's release hook gets [`Release::Discard`] for an exclusive connection (one from
+/// [`PoolBackend::exclusive`](super::PoolBackend::exclusive)) whose last command did not
+/// complete — its future was dropped, its reply timed out, or its socket failed — whatever
+/// the backend: the socket may still carry that command's reply or server-side state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Release {
@@ -30,6 +35,18 @@ pub struct PooledConnection {
     release: Option<ReleaseHook>,
     mode: Release,
     stale: Option<StaleCheck>,
+    // Set while a command is in flight, and left set when it did not complete (its future
+    // dropped, its reply timed out, its socket failed).
+    unfinished: bool,
+    // Held by one caller across commands: an unfinished command makes it unfit for reuse. (A
+    // shared connection's multiplexer drops a late reply itself.)
+    exclusive: bool,
+}
+
+/// Whether a command that ended with `result` may have left something on its socket: a
+/// reply still on its way (a timeout) or a socket that can no longer be trusted.
+fn left_unfinished<T>(result: &RedisResult<T>) -> bool {
+    matches!(result, Err(err) if err.is_timeout() || super::breaks_connection(err))
 }
 
 enum Inner {
@@ -40,13 +57,6 @@ enum Inner {
 }
 
 impl Inner {
-    fn as_dyn(&mut self) -> &mut (dyn ConnectionLike + Send + Sync) {
-        match self {
-            Inner::Guarded(conn) => conn,
-            Inner::Other(conn) => conn.as_mut(),
-        }
-    }
-
     fn db(&self) -> i64 {
         match self {
             Inner::Guarded(conn) => conn.get_db(),
@@ -63,6 +73,8 @@ impl PooledConnection {
             release: None,
             mode: Release::Reuse,
             stale: None,
+            unfinished: false,
+            exclusive: false,
         }
     }
 
@@ -76,6 +88,8 @@ impl PooledConnection {
             release: Some(Box::new(release)),
             mode: Release::Reuse,
             stale: None,
+            unfinished: false,
+            exclusive: false,
         }
     }
 
@@ -103,15 +117,34 @@ impl PooledConnection {
             release: Some(Box::new(release)),
             mode: Release::Reuse,
             stale: None,
+            unfinished: false,
+            exclusive: false,
         }
+    }
+
+    /// Marks a connection from [`PoolBackend::exclusive`](super::PoolBackend::exclusive):
+    /// given back after a command that did not complete, it is discarded.
+    pub(crate) fn held_exclusively(mut self) -> Self {
+        self.exclusive = true;
+        self
+    }
+
+    /// Whether the last command on this connection did not complete (cancelled, timed out,
+    /// socket failed), so the state of its socket is unknown.
+    pub(crate) fn is_unfinished(&self) -> bool {
+        self.unfinished
     }
 
     /// Runs one command; for the mobc backend's connections, without boxing its future.
     pub(crate) async fn command(&mut self, cmd: &Cmd) -> RedisResult<Value> {
-        match &mut self.conn {
+        // Cleared only when the command completes: a dropped future leaves it set.
+        self.unfinished = true;
+        let result = match &mut self.conn {
             Inner::Guarded(conn) => conn.command(cmd).await,
             Inner::Other(conn) => conn.req_packed_command(cmd).await,
-        }
+        };
+        self.unfinished = left_unfinished(&result);
+        result
     }
 
     /// Runs a pipeline; for the mobc backend's connections, without boxing its future.
@@ -121,10 +154,13 @@ impl PooledConnection {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        match &mut self.conn {
+        self.unfinished = true;
+        let result = match &mut self.conn {
             Inner::Guarded(conn) => conn.commands(pipeline, offset, count).await,
             Inner::Other(conn) => conn.req_packed_commands(pipeline, offset, count).await,
-        }
+        };
+        self.unfinished = left_unfinished(&result);
+        result
     }
 
     /// Marks the connection as not reusable: it is closed when given back.
@@ -132,9 +168,18 @@ impl PooledConnection {
         self.mode = Release::Discard;
     }
 
-    /// Whether the connection will be discarded when given back.
+    /// Whether the connection will be discarded when given back: [`discard`](Self::discard)
+    /// was called, or it is exclusive and its last command did not complete.
     pub fn is_discarded(&self) -> bool {
-        self.mode == Release::Discard
+        self.release_mode() == Release::Discard
+    }
+
+    fn release_mode(&self) -> Release {
+        if self.exclusive && self.unfinished {
+            Release::Discard
+        } else {
+            self.mode
+        }
     }
 }
 
@@ -149,15 +194,18 @@ impl fmt::Debug for PooledConnection {
 
 impl Drop for PooledConnection {
     fn drop(&mut self) {
+        let mode = self.release_mode();
         if let Some(release) = self.release.take() {
-            release(self.mode);
+            release(mode);
         }
     }
 }
 
+/// Tracked like the crate's own calls, so that a command cut off here, too, discards an
+/// exclusive connection.
 impl ConnectionLike for PooledConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.conn.as_dyn().req_packed_command(cmd)
+        Box::pin(self.command(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -166,9 +214,7 @@ impl ConnectionLike for PooledConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.conn
-            .as_dyn()
-            .req_packed_commands(pipeline, offset, count)
+        Box::pin(self.commands(pipeline, offset, count))
     }
 
     fn get_db(&self) -> i64 {

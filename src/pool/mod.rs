@@ -53,7 +53,8 @@ pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     async fn shared(&self) -> Result<PooledConnection>;
 
     /// A connection for this caller alone (blocking commands, WATCH transactions, state
-    /// changes). Waits, bounded by the pool's wait timeout, when all are in use.
+    /// changes). Waits, bounded by the pool's wait timeout, when all are in use. Its release
+    /// hook gets [`Release::Discard`] when a command on it did not complete (see [`Release`]).
     async fn exclusive(&self) -> Result<PooledConnection>;
 
     /// How many connections exist and how many are in use, now.

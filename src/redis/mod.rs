@@ -4,6 +4,7 @@
 mod client;
 mod cluster;
 mod factory;
+mod handle_state;
 mod instruments;
 mod monitored;
 mod pipeline;

@@ -10,9 +10,11 @@ use arc_swap::ArcSwap;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
 
+use super::handle_state::{lost_error, nested_multi_error, unexpected_abort_error, Marks, Own};
 use super::instruments::{ActiveRequest, ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
-use crate::command::{classify, command_name, CommandClass};
+use crate::command::{classify, command_name, display_name, CommandClass};
+use crate::error::in_context;
 use crate::pool::{PoolBackend, PooledConnection};
 use crate::sink::names;
 use crate::span::{LeafSpan, SpanContext, SpanKind, TagValue};
@@ -137,6 +139,21 @@ pub const TRANSACTION_MAX_ATTEMPTS: usize = 100;
 /// until EXEC/DISCARD/UNWATCH (or, for state changes, until the handle is dropped, when that
 /// connection is closed rather than reused).
 ///
+/// Dropping a command's future (a timeout around it, a `select!`) is harmless at any await
+/// point. On a shared connection the reply is discarded when it comes. A connection of the
+/// handle's own whose command did not complete is closed, since whether the command got
+/// through is unknown; if it carried a WATCH, a MULTI or a SELECT, later commands on the
+/// handle are refused with an error saying so (rather than run without it) until DISCARD,
+/// EXEC or UNWATCH ends that state — for a SELECT or CLIENT SETNAME, for good. An atomic
+/// pipeline sent while a hand-written MULTI is open is refused rather than nested, and an
+/// EXEC that a WATCH aborted is an error unless the WATCH was set through this handle (which
+/// then gets `None`, as from [`transaction`](Self::transaction)'s pipeline).
+///
+/// Errors from the connection (I/O, a reply cut short, timeouts, no free connection) name
+/// the command and the server's address; a reply cut short is an I/O error, so
+/// [`Error::is_connection_error`](crate::Error::is_connection_error) holds for it. Redis's
+/// own error replies are passed on unchanged.
+///
 /// ```
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// use baseplate_redis::{pool::InMemoryBackend, RedisContextFactory};
@@ -163,22 +180,7 @@ pub struct MonitoredRedisConnection {
 #[derive(Default)]
 struct Connections {
     shared: Option<PooledConnection>,
-    pinned: Option<Pinned>,
-}
-
-/// An exclusive connection held by this handle, and why.
-struct Pinned {
-    conn: PooledConnection,
-    watching: bool,
-    in_multi: bool,
-    // SELECT, CLIENT SETNAME…: the connection differs from its pool-mates for good.
-    changed: bool,
-}
-
-impl Pinned {
-    fn needed(&self) -> bool {
-        self.watching || self.in_multi || self.changed
-    }
+    own: Own,
 }
 
 impl MonitoredRedisConnection {
@@ -234,6 +236,20 @@ impl MonitoredRedisConnection {
     pub async fn transaction<K: ToRedisArgs, T>(
         &mut self,
         keys: K,
+        body: impl AsyncFnMut(&mut Self, &mut Pipeline) -> RedisResult<Option<T>>,
+    ) -> RedisResult<T> {
+        // On a handle of its own, holding this one's connections until it is done: if this
+        // future is dropped midway, that handle is dropped with it and closes the connection
+        // holding the WATCH, so no stale WATCH can ever reach a later command on this one.
+        let mut tx = self.lend();
+        let result = tx.run_transaction(keys, body).await;
+        self.conns = std::mem::take(&mut tx.conns);
+        result
+    }
+
+    async fn run_transaction<K: ToRedisArgs, T>(
+        &mut self,
+        keys: K,
         mut body: impl AsyncFnMut(&mut Self, &mut Pipeline) -> RedisResult<Option<T>>,
     ) -> RedisResult<T> {
         for _ in 0..TRANSACTION_MAX_ATTEMPTS {
@@ -246,13 +262,13 @@ impl MonitoredRedisConnection {
             self.next_pipeline = None;
             match body(self, &mut pipe).await {
                 Ok(Some(value)) => {
-                    self.unwatch_if_pinned().await?;
+                    self.unwatch_if_watching().await?;
                     return Ok(value);
                 }
                 Ok(None) => continue,
                 Err(err) => {
                     // Best effort: the connection is discarded anyway if this fails.
-                    let _ = self.unwatch_if_pinned().await;
+                    let _ = self.unwatch_if_watching().await;
                     return Err(err);
                 }
             }
@@ -264,11 +280,32 @@ impl MonitoredRedisConnection {
         )))
     }
 
-    async fn unwatch_if_pinned(&mut self) -> RedisResult<()> {
-        if self.conns.pinned.as_ref().is_some_and(|p| p.watching) {
+    /// A handle for the same request that takes over this one's connections. While they
+    /// are lent, this handle's own connection counts as lost: should the borrower be
+    /// dropped, the state that connection carried (a SELECT, say) is gone with it.
+    fn lend(&mut self) -> Self {
+        self.conns.own.settle();
+        let conns = std::mem::take(&mut self.conns);
+        self.conns.own = Own::after_loss(conns.own.marks());
+        MonitoredRedisConnection {
+            core: self.core.clone(),
+            name: self.name.clone(),
+            span: self.span.clone(),
+            conns,
+            next_pipeline: None,
+        }
+    }
+
+    async fn unwatch_if_watching(&mut self) -> RedisResult<()> {
+        if self.conns.own.marks().watching {
             redis::cmd("UNWATCH").exec_async(&mut *self).await?;
         }
         Ok(())
+    }
+
+    /// The server's address, without credentials.
+    pub(crate) fn address(&self) -> Arc<str> {
+        self.core.pool.address()
     }
 
     /// Names the next pipeline run on this handle (used by [`MonitoredPipeline`]).
@@ -317,23 +354,12 @@ impl Connections {
         Ok(self.shared.insert(conn))
     }
 
-    async fn pin(&mut self, pool: &dyn PoolBackend) -> RedisResult<&mut Pinned> {
-        let pinned = match self.pinned.take() {
-            Some(pinned) => pinned,
-            None => Pinned {
-                conn: pool.exclusive().await?,
-                watching: false,
-                in_multi: false,
-                changed: false,
-            },
-        };
-        Ok(self.pinned.insert(pinned))
-    }
-
     /// Runs one command on the connection its class needs.
     async fn route_command(&mut self, pool: &dyn PoolBackend, cmd: &Cmd) -> RedisResult<Value> {
+        // A command cut off earlier left its connection unfinished: close it first.
+        self.own.settle();
         let class = classify(cmd);
-        if self.pinned.is_none() {
+        if let Own::Free = self.own {
             match class {
                 CommandClass::Ordinary | CommandClass::EndsState => {
                     let conn = self.shared_connection(pool).await?;
@@ -342,36 +368,61 @@ impl Connections {
                     return result;
                 }
                 CommandClass::Blocking { .. } => {
-                    // A connection of its own for just this command; the guard closes it if
-                    // the command is cancelled or times out. Boxed: held across the wait, the
-                    // connection would make every command's future larger.
+                    // A connection of its own for just this command, closed if the command
+                    // does not complete. Boxed: held across the wait, the connection would
+                    // make every command's future larger.
                     return Box::pin(async {
-                        let mut conn = pool.exclusive().await?;
+                        let mut conn = exclusive(pool).await?;
                         conn.command(cmd).await
                     })
                     .await;
                 }
-                CommandClass::BeginsState | CommandClass::ChangesConnection => {}
+                CommandClass::BeginsState | CommandClass::ChangesConnection => {
+                    let conn = exclusive(pool).await?;
+                    self.own = Own::Pinned {
+                        conn,
+                        marks: Marks::default(),
+                    };
+                }
             }
         }
-        let pinned = self.pin(pool).await?;
-        let result = pinned.conn.command(cmd).await;
-        let succeeded = result.is_ok();
-        let upper = command_name(cmd).to_ascii_uppercase();
-        match (class, upper.as_slice()) {
-            (CommandClass::BeginsState, b"WATCH") if succeeded => pinned.watching = true,
-            (CommandClass::BeginsState, b"MULTI") if succeeded => pinned.in_multi = true,
-            (CommandClass::EndsState, b"UNWATCH") if succeeded && !pinned.in_multi => {
-                pinned.watching = false
+        let result = match &mut self.own {
+            Own::Free => unreachable!("pinned above"),
+            Own::Lost(lost) => {
+                let lost = *lost;
+                let after = lost.after(cmd);
+                self.own = Own::after_loss(after);
+                // DISCARD and UNWATCH asked for what closing the connection did; EXEC's
+                // transaction, and any other command, cannot run as written.
+                let ended = after != lost && !command_name(cmd).eq_ignore_ascii_case(b"EXEC");
+                return if ended {
+                    Ok(Value::Okay)
+                } else {
+                    Err(lost_error(lost))
+                };
             }
-            (CommandClass::EndsState, b"EXEC" | b"DISCARD") => {
-                pinned.watching = false;
-                pinned.in_multi = false;
+            Own::Pinned { conn, marks } => {
+                let before = *marks;
+                // Set before sending: if this future is dropped, the connection is marked
+                // with what it may carry.
+                *marks = before.after(cmd);
+                let result = conn.command(cmd).await;
+                let refused = match &result {
+                    Ok(value) => matches!(value, Value::ServerError(_)),
+                    Err(_) => !conn.is_unfinished(),
+                };
+                if refused
+                    && matches!(
+                        class,
+                        CommandClass::BeginsState | CommandClass::ChangesConnection
+                    )
+                {
+                    *marks = before;
+                }
+                result
             }
-            (CommandClass::ChangesConnection, _) => pinned.changed = true,
-            _ => {}
-        }
-        self.release_pin_if_done();
+        };
+        self.own.settle();
         result
     }
 
@@ -382,40 +433,48 @@ impl Connections {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut blocking = false;
-        let mut stateful = false;
-        for cmd in pipeline.cmd_iter() {
-            match classify(cmd) {
-                CommandClass::Blocking { .. } => blocking = true,
-                CommandClass::ChangesConnection => stateful = true,
-                CommandClass::BeginsState if command_name(cmd).eq_ignore_ascii_case(b"WATCH") => {
-                    stateful = true
-                }
-                // MULTI…EXEC inside one pipeline is written to the socket in one piece, so an
-                // atomic pipeline can share the multiplexed connection.
-                _ => {}
+        self.own.settle();
+        let atomic = pipeline.is_transaction();
+        let before = self.own.marks();
+        let after = before.after_pipeline(pipeline);
+        if let Own::Free = self.own {
+            if after.any() {
+                // It leaves state behind (WATCH, SELECT, an unbalanced MULTI): a connection
+                // of the handle's own from now on. MULTI…EXEC balanced inside one pipeline is
+                // written to the socket in one piece, so it can share the multiplexed one.
+                self.own = Own::Pinned {
+                    conn: exclusive(pool).await?,
+                    marks: Marks::default(),
+                };
+            } else if pipeline
+                .cmd_iter()
+                .any(|cmd| matches!(classify(cmd), CommandClass::Blocking { .. }))
+            {
+                let mut conn = exclusive(pool).await?;
+                let result = conn.commands(pipeline, offset, count).await;
+                return refuse_unexpected_abort(atomic, before, result);
+            } else {
+                let conn = self.shared_connection(pool).await?;
+                let result = conn.commands(pipeline, offset, count).await;
+                self.forget_broken_shared(&result);
+                return refuse_unexpected_abort(atomic, before, result);
             }
         }
-        if let Some(pinned) = self.pinned.as_mut() {
-            let result = pinned.conn.commands(pipeline, offset, count).await;
-            if stateful {
-                pinned.changed = true;
+        let result = match &mut self.own {
+            Own::Free => unreachable!("pinned above"),
+            Own::Lost(lost) => {
+                let lost = *lost;
+                self.own = Own::after_loss(lost.after_pipeline(pipeline));
+                return Err(lost_error(lost));
             }
-            return result;
-        }
-        if stateful {
-            let pinned = self.pin(pool).await?;
-            pinned.changed = true;
-            return pinned.conn.commands(pipeline, offset, count).await;
-        }
-        if blocking {
-            let mut conn = pool.exclusive().await?;
-            return conn.commands(pipeline, offset, count).await;
-        }
-        let conn = self.shared_connection(pool).await?;
-        let result = conn.commands(pipeline, offset, count).await;
-        self.forget_broken_shared(&result);
-        result
+            Own::Pinned { .. } if atomic && before.in_multi => return Err(nested_multi_error()),
+            Own::Pinned { conn, marks } => {
+                *marks = after;
+                conn.commands(pipeline, offset, count).await
+            }
+        };
+        self.own.settle();
+        refuse_unexpected_abort(atomic, before, result)
     }
 
     /// A shared connection whose socket failed is given back for closing; the next command
@@ -429,21 +488,53 @@ impl Connections {
             }
         }
     }
+}
 
-    fn release_pin_if_done(&mut self) {
-        if self.pinned.as_ref().is_some_and(|p| !p.needed()) {
-            // Clean: back to the pool for reuse.
-            self.pinned = None;
+/// A connection for this caller alone, closed when given back after a command on it did
+/// not complete, whatever the backend.
+async fn exclusive(pool: &dyn PoolBackend) -> RedisResult<PooledConnection> {
+    Ok(pool.exclusive().await?.held_exclusively())
+}
+
+/// An atomic pipeline's EXEC returns nil when a WATCH aborted it. That is the expected
+/// outcome when the caller set the WATCH through this handle (`transaction` retries on it);
+/// otherwise it would read as success to `query_async::<()>` although nothing was written.
+fn refuse_unexpected_abort(
+    atomic: bool,
+    before: Marks,
+    result: RedisResult<Vec<Value>>,
+) -> RedisResult<Vec<Value>> {
+    match result {
+        Ok(replies) if atomic && !before.watching && matches!(replies.last(), Some(Value::Nil)) => {
+            Err(unexpected_abort_error())
         }
+        result => result,
     }
+}
+
+/// The name a pipeline's errors give it: `pipeline (GET, SET…)`.
+fn pipeline_name(pipeline: &Pipeline) -> String {
+    const SHOWN: usize = 4;
+    let mut name = String::from("pipeline (");
+    for (i, cmd) in pipeline.cmd_iter().enumerate() {
+        if i == SHOWN {
+            name.push('…');
+            break;
+        }
+        if i > 0 {
+            name.push_str(", ");
+        }
+        name.push_str(&display_name(cmd));
+    }
+    name.push(')');
+    name
 }
 
 impl Drop for MonitoredRedisConnection {
     fn drop(&mut self) {
-        if let Some(mut pinned) = self.conns.pinned.take() {
-            if pinned.needed() {
-                pinned.conn.discard();
-            }
+        // What it carries (WATCH, MULTI, SELECT…) must not reach the next user.
+        if let Own::Pinned { conn, .. } = &mut self.conns.own {
+            conn.discard();
         }
     }
 }
@@ -541,7 +632,10 @@ impl ConnectionLike for MonitoredRedisConnection {
             let instruments = core.instruments.command(command_name(cmd));
             let span = command_span(core, name, span, &instruments);
             let measurement = Measurement::start(&instruments, span);
-            let result = conns.route_command(core.pool.as_ref(), cmd).await;
+            let result = conns
+                .route_command(core.pool.as_ref(), cmd)
+                .await
+                .map_err(|err| in_context(err, || display_name(cmd), &core.pool.address()));
             measurement.finish(&result);
             result
         })
@@ -575,7 +669,8 @@ impl ConnectionLike for MonitoredRedisConnection {
             let measurement = Measurement::start(instruments, span);
             let result = conns
                 .route_pipeline(core.pool.as_ref(), pipeline, offset, count)
-                .await;
+                .await
+                .map_err(|err| in_context(err, || pipeline_name(pipeline), &core.pool.address()));
             measurement.finish(&result);
             result
         })
@@ -593,7 +688,8 @@ impl fmt::Debug for MonitoredRedisConnection {
             .field("address", &self.core.pool.address())
             .field("db", &self.core.pool.database())
             .field("span", &self.span)
-            .field("pinned", &self.conns.pinned.is_some())
+            .field("pinned", &matches!(self.conns.own, Own::Pinned { .. }))
+            .field("lost", &matches!(self.conns.own, Own::Lost(_)))
             .finish()
     }
 }
