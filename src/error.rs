@@ -216,9 +216,9 @@ impl Error {
             return Some(io::ErrorKind::TimedOut);
         }
         match self {
-            Error::Command { source, .. } | Error::Connect { source, .. } | Error::Redis(source) => {
-                io_kind(source)
-            }
+            Error::Command { source, .. }
+            | Error::Connect { source, .. }
+            | Error::Redis(source) => io_kind(source),
             _ => None,
         }
     }
@@ -310,13 +310,19 @@ mod tests {
         let reset: redis::RedisError = io::Error::from(io::ErrorKind::ConnectionReset).into();
         let err = in_context_of_get(reset);
         assert!(err.is_connection_dropped() && err.is_io_error(), "{err}");
-        assert!(err.to_string().starts_with("redis command GET on 127.0.0.1:7000 failed"));
+        assert!(err
+            .to_string()
+            .starts_with("redis command GET on 127.0.0.1:7000 failed"));
         let err = Error::from(err);
         assert!(matches!(&err, Error::Command { command, .. } if command == "GET"));
         assert!(err.is_connection_error() && !err.is_timeout(), "{err}");
         // Added once: a second boundary leaves it alone.
         let again = in_context_of_get(err.into());
-        assert_eq!(again.to_string().matches("127.0.0.1:7000").count(), 1, "{again}");
+        assert_eq!(
+            again.to_string().matches("127.0.0.1:7000").count(),
+            1,
+            "{again}"
+        );
     }
 
     #[test]
@@ -350,7 +356,10 @@ mod tests {
             redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError),
             "WRONGTYPE",
         ));
-        assert_eq!(in_context_of_get(reply.clone()).to_string(), reply.to_string());
+        assert_eq!(
+            in_context_of_get(reply.clone()).to_string(),
+            reply.to_string()
+        );
         let refused = redis::RedisError::from((redis::ErrorKind::Client, "refused"));
         let err = in_context_of_get(refused);
         assert_eq!(err.kind(), redis::ErrorKind::Client);

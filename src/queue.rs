@@ -51,8 +51,7 @@ impl MessageQueue {
             .arg(&self.key)
             .arg(message)
             .exec_async(&mut self.conn)
-            .await
-            ?;
+            .await?;
         Ok(())
     }
 
@@ -67,11 +66,12 @@ impl MessageQueue {
     pub async fn get(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let waits = timeout.is_none_or(|t| !t.is_zero());
         let reply = match timeout {
-            Some(t) if t.is_zero() => redis::cmd("LPOP")
-                .arg(&self.key)
-                .query_async::<Value>(&mut self.conn)
-                .await
-                ?,
+            Some(t) if t.is_zero() => {
+                redis::cmd("LPOP")
+                    .arg(&self.key)
+                    .query_async::<Value>(&mut self.conn)
+                    .await?
+            }
             _ => {
                 let seconds = timeout.map_or(0.0, |t| t.as_secs_f64());
                 // BLPOP 0 would block forever: round tiny waits up to a millisecond.
@@ -84,8 +84,7 @@ impl MessageQueue {
                     .arg(&self.key)
                     .arg(format!("{seconds:.3}"))
                     .query_async::<Value>(&mut self.conn)
-                    .await
-                    ?;
+                    .await?;
                 match popped {
                     Value::Array(mut pair) if pair.len() == 2 => pair.pop().unwrap_or(Value::Nil),
                     other => other,
@@ -115,8 +114,7 @@ impl MessageQueue {
         redis::cmd("DEL")
             .arg(&self.key)
             .exec_async(&mut self.conn)
-            .await
-            ?;
+            .await?;
         Ok(())
     }
 }

@@ -33,7 +33,12 @@ struct Tally {
 
 /// How one GET is cut: not at all, by a random short timeout, or by dropping its future
 /// after it was sent (the first poll writes the request; a yield later it is dropped).
-async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize, tally: &Tally) {
+/// Returns whether it was cut.
+async fn one_get(
+    redis: &mut baseplate_redis::MonitoredRedisConnection,
+    i: usize,
+    tally: &Tally,
+) -> bool {
     let get = redis.get::<_, String>(key(i));
     // A third get a random timeout (which fires on about a third of them), a quarter are
     // dropped after being sent: about a third of all commands are cut.
@@ -44,7 +49,7 @@ async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize
                 Ok(reply) => reply,
                 Err(_) => {
                     tally.timed_out.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return true;
                 }
             }
         }
@@ -55,7 +60,7 @@ async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize
                 reply = &mut get => reply,
                 _ = tokio::task::yield_now() => {
                     tally.dropped.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return true;
                 }
             }
         }
@@ -64,6 +69,7 @@ async fn one_get(redis: &mut baseplate_redis::MonitoredRedisConnection, i: usize
     // Every reply that arrives is its own key's value.
     assert_eq!(reply.unwrap(), value(i));
     tally.replied.fetch_add(1, Ordering::Relaxed);
+    false
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,7 +147,8 @@ async fn cancelled_commands_never_mix_replies() {
 }
 
 /// The same with exclusive connections: GETs issued inside WATCH (so pinned to a connection
-/// of their own), cut the same ways.
+/// of their own), cut the same ways. A cut one closes that connection, WATCH and all, so the
+/// next command is refused (it would run without the WATCH) until UNWATCH.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelled_commands_on_pinned_connections_never_mix_replies() {
     let server = RedisServer::start();
@@ -173,7 +180,14 @@ async fn cancelled_commands_on_pinned_connections_never_mix_replies() {
                     .exec_async(&mut redis)
                     .await
                     .unwrap();
-                one_get(&mut redis, i, &tally).await;
+                if one_get(&mut redis, i, &tally).await {
+                    let refused = redis.get::<_, String>(key(i)).await.unwrap_err();
+                    assert!(
+                        refused.to_string().contains("WATCH it had is lost"),
+                        "{refused}"
+                    );
+                    redis::cmd("UNWATCH").exec_async(&mut redis).await.unwrap();
+                }
                 one_get(&mut redis, i, &tally).await;
             }
         }));

@@ -194,7 +194,11 @@ mod tests {
         let in_multi = after(watching, &["MULTI"]);
         assert!(in_multi.watching && in_multi.in_multi);
         assert_eq!(after(in_multi, &["SET", "k", "v"]), in_multi);
-        assert_eq!(after(in_multi, &["UNWATCH"]), in_multi, "queued inside MULTI");
+        assert_eq!(
+            after(in_multi, &["UNWATCH"]),
+            in_multi,
+            "queued inside MULTI"
+        );
         assert_eq!(after(in_multi, &["EXEC"]), clean);
         assert_eq!(after(in_multi, &["discard"]), clean);
         assert_eq!(after(watching, &["UNWATCH"]), clean);

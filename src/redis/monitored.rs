@@ -378,6 +378,9 @@ impl Connections {
                     .await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {
+                    // Until a connection is the handle's, what this command begins is on
+                    // none: if the wait is cut short or fails, it counts as lost.
+                    self.own = Own::Lost(Marks::default().after(cmd));
                     let conn = exclusive(pool).await?;
                     self.own = Own::Pinned {
                         conn,
@@ -442,6 +445,8 @@ impl Connections {
                 // It leaves state behind (WATCH, SELECT, an unbalanced MULTI): a connection
                 // of the handle's own from now on. MULTI…EXEC balanced inside one pipeline is
                 // written to the socket in one piece, so it can share the multiplexed one.
+                // Until that connection is had, the state is on none: lost if cut short.
+                self.own = Own::Lost(after);
                 self.own = Own::Pinned {
                     conn: exclusive(pool).await?,
                     marks: Marks::default(),
