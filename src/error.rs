@@ -246,11 +246,16 @@ pub(crate) fn in_context(
             format!("no reply within {timeout:?}"),
         )
         .into(),
-        _ if err.kind() == redis::ErrorKind::Parse => io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            format!("the connection closed or garbled in the middle of a reply ({err})"),
-        )
-        .into(),
+        _ if err.kind() == redis::ErrorKind::Parse => {
+            // The parser's report spans several lines; one is enough in a log line.
+            let parser = err.to_string();
+            let parser = parser.split_whitespace().collect::<Vec<_>>().join(" ");
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the connection closed or garbled in the middle of a reply ({parser})"),
+            )
+            .into()
+        }
         _ => err,
     };
     Error::Command {

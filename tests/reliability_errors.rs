@@ -1,0 +1,175 @@
+//! Guarantee 10: errors say what failed and where.
+//!
+//! Through a fault proxy, in front of a password-protected `redis-server`: a reply cut in the
+//! middle of a bulk string, a reset connection, and a server that can no longer be reached
+//! give errors that name the command (or the pipeline's commands) and the server's address,
+//! never the password; the cut reply and the reset are connection errors
+//! (`is_connection_error()`, `503` in the axum layer). The queue's operations the same.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use baseplate_redis::config::RawConfig;
+use baseplate_redis::pool::PoolBackend;
+use baseplate_redis::{pool_from_config, Error, MessageQueue, RedisContextFactory};
+use common::fault_proxy::{FaultProxy, NewConnections};
+use common::RedisServer;
+use redis::AsyncCommands;
+
+const PASSWORD: &str = "s3cret-for-errors";
+/// Longer than any connection handshake's replies, far shorter than the value read.
+const CUT_AFTER: usize = 2_000;
+
+struct Setup {
+    _server: RedisServer,
+    proxy: FaultProxy,
+    pool: Arc<dyn PoolBackend>,
+    factory: RedisContextFactory,
+}
+
+impl Setup {
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.proxy.port())
+    }
+}
+
+async fn setup() -> Setup {
+    let server = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    let proxy = FaultProxy::start(server.port()).await;
+    let config = RawConfig::from_pairs([
+        (
+            "redis.url",
+            format!("redis://:{PASSWORD}@127.0.0.1:{}/0", proxy.port()),
+        ),
+        ("redis.socket_timeout", "2 seconds".to_string()),
+        ("redis.socket_connect_timeout", "2 seconds".to_string()),
+        ("redis.pool_timeout", "2 seconds".to_string()),
+    ]);
+    let pool = pool_from_config(&config, "redis.").unwrap();
+    let factory = RedisContextFactory::new(pool.clone());
+    let big = "x".repeat(100_000);
+    let mut redis = factory.connection();
+    let _: () = redis.set("big", &big).await.unwrap();
+    let _: () = redis.rpush("jobs", &big).await.unwrap();
+    Setup {
+        _server: server,
+        proxy,
+        pool,
+        factory,
+    }
+}
+
+/// Names `command` and the address, never the password, is a connection error, and is a
+/// 503 in the axum layer.
+fn assert_says_what_and_where(err: Error, command: &str, address: &str) {
+    let message = err.to_string();
+    eprintln!("{message}");
+    assert!(message.contains(command), "names no {command}: {message}");
+    assert!(message.contains(address), "names no {address}: {message}");
+    assert!(!message.contains(PASSWORD), "leaks the password: {message}");
+    assert!(
+        !format!("{err:?}").contains(PASSWORD),
+        "leaks the password: {err:?}"
+    );
+    assert!(
+        err.is_connection_error(),
+        "not a connection error: {message}"
+    );
+    assert_eq!(
+        err.into_response().status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_mid_bulk_is_a_connection_error_naming_command_and_address() {
+    let setup = setup().await;
+    let address = setup.address();
+    let mut redis = setup.factory.connection();
+    setup.proxy.cut_replies_after(CUT_AFTER, true);
+
+    // On the shared connection: redis-rs alone says "Parse error … Unexpected end of input".
+    let err = redis.get::<_, String>("big").await.unwrap_err();
+    assert!(err.is_io_error(), "{err}");
+    assert_says_what_and_where(Error::from(err), "GET", &address);
+
+    // A pipeline names its commands.
+    let mut pipe = redis.pipeline("read_big");
+    pipe.get("big").strlen("big");
+    let err = pipe
+        .query_async::<(String, i64)>(&mut redis)
+        .await
+        .unwrap_err();
+    assert_says_what_and_where(Error::from(err), "pipeline (GET, STRLEN)", &address);
+
+    // On an exclusive connection (a queue's BLPOP).
+    let mut queue = MessageQueue::new("jobs", setup.factory.connection());
+    let err = queue.get(Some(Duration::from_secs(1))).await.unwrap_err();
+    assert_says_what_and_where(err, "BLPOP", &address);
+
+    // Once replies flow again, the client recovers by itself and nothing is left in use.
+    setup.proxy.pass_through();
+    let mut recovered = false;
+    for _ in 0..20 {
+        if let Ok(value) = redis.get::<_, String>("big").await {
+            assert_eq!(value.len(), 100_000);
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "no GET succeeded after the cut was lifted");
+    assert_eq!(setup.pool.state().in_use, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reset_commands_and_queue_operations_name_command_and_address() {
+    let setup = setup().await;
+    let address = setup.address();
+    let mut redis = setup.factory.connection();
+    let mut queue = MessageQueue::new("jobs", setup.factory.connection());
+    // Connections open, shared and exclusive, then reset; new ones are refused so that
+    // nothing recovers under the test.
+    queue.put(b"first").await.unwrap();
+    assert!(!queue.get(Some(Duration::ZERO)).await.unwrap().is_empty());
+    setup.proxy.set_new_connections(NewConnections::Refuse);
+    setup.proxy.reset_existing();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let err = redis.get::<_, String>("big").await.unwrap_err();
+    assert_says_what_and_where(Error::from(err), "GET", &address);
+    let err = redis.set::<_, _, ()>("k", "v").await.unwrap_err();
+    assert_says_what_and_where(Error::from(err), "SET", &address);
+    let err = queue.put(b"second").await.unwrap_err();
+    assert_says_what_and_where(err, "RPUSH", &address);
+    let err = queue.get(Some(Duration::ZERO)).await.unwrap_err();
+    assert_says_what_and_where(err, "LPOP", &address);
+    let err = queue
+        .get(Some(Duration::from_millis(200)))
+        .await
+        .unwrap_err();
+    assert_says_what_and_where(err, "BLPOP", &address);
+    let err = queue.close().await.unwrap_err();
+    assert_says_what_and_where(err, "DEL", &address);
+    assert_eq!(setup.pool.state().in_use, 0);
+}
+
+/// Redis's own error replies stay as they are: not connection errors, and with their code.
+#[tokio::test]
+async fn error_replies_are_passed_on_unchanged() {
+    let setup = setup().await;
+    let mut redis = setup.factory.connection();
+    let err = redis.incr::<_, _, i64>("big", 1).await.unwrap_err();
+    assert_eq!(err.code(), Some("ERR"), "{err}");
+    let err = Error::from(err);
+    assert!(!err.is_connection_error(), "{err}");
+    assert_eq!(
+        err.into_response().status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
