@@ -19,7 +19,7 @@ mod common;
 
 use std::fmt;
 use std::future::{poll_fn, Future};
-use std::pin::Pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -31,7 +31,7 @@ use baseplate_redis::pool::{PoolBackend, PoolState, PooledConnection, Release};
 use baseplate_redis::{pool_from_config, MonitoredRedisConnection, RedisContextFactory};
 use common::RedisServer;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
+use redis::{AsyncCommands, Cmd, Commands, Pipeline, RedisFuture, Value};
 
 const TASKS: usize = 8;
 const OPERATIONS_PER_TASK: usize = 800;
@@ -680,4 +680,156 @@ async fn random_cancellations_on_reused_handles_with_the_built_in_pool() {
     let state = pool.state();
     assert_eq!(state.in_use, 0, "{state:?}");
     assert!(state.open <= 24, "{state:?}");
+}
+
+// The reported cases, one by one.
+
+fn builtin_factory(server: &RedisServer) -> RedisContextFactory {
+    let config = RawConfig::from_pairs([("redis.url", server.url(0))]);
+    RedisContextFactory::new(pool_from_config(&config, "redis.").unwrap())
+}
+
+/// Polls `fut` once (the request goes out) and drops it.
+async fn drop_after_first_poll<F: Future>(fut: F) {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| {
+        assert!(fut.as_mut().poll(cx).is_pending(), "finished at once");
+        Poll::Ready(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_transaction_dropped_in_its_body_leaves_no_watch_behind() {
+    let server = RedisServer::start();
+    let factory = builtin_factory(&server);
+    let mut redis = factory.connection();
+    let (entered, release) = (tokio::sync::Notify::new(), tokio::sync::Notify::new());
+    let transaction = redis.transaction(&["balance"], async |_conn, pipe| {
+        entered.notify_one();
+        release.notified().await;
+        pipe.set("balance", 1).ignore();
+        pipe.query_async::<Option<()>>(_conn).await
+    });
+    tokio::select! {
+        _ = transaction => panic!("the body never finishes"),
+        _ = entered.notified() => {}
+    }
+    // The watched key changes; then an unrelated atomic pipeline on the same handle.
+    let _: () = server.admin().set("balance", 100).unwrap();
+    let mut pipe = redis.pipeline("unrelated");
+    pipe.set("balance", 5).ignore().set("other", 6).ignore();
+    pipe.exec_async(&mut redis).await.unwrap();
+    let written: (i64, i64) = server.admin().mget(&["balance", "other"]).unwrap();
+    assert_eq!(written, (5, 6), "Ok(()) but nothing written");
+}
+
+#[tokio::test]
+async fn an_atomic_pipeline_is_never_nested_in_an_open_multi() {
+    let server = RedisServer::start();
+    let factory = builtin_factory(&server);
+    let mut redis = factory.connection();
+    redis::cmd("MULTI").exec_async(&mut redis).await.unwrap();
+    let queued: Value = redis::cmd("SET")
+        .arg("a")
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(
+        queued,
+        Value::SimpleString("QUEUED".into()),
+        "runs as written"
+    );
+    let mut pipe = redis.pipeline("group");
+    pipe.set("b", 2).ignore().set("c", 3).ignore();
+    let err = pipe.exec_async(&mut redis).await.unwrap_err();
+    assert!(err.to_string().contains("MULTI open"), "{err}");
+    let applied: Value = redis::cmd("EXEC").query_async(&mut redis).await.unwrap();
+    assert_eq!(
+        applied,
+        Value::Array(vec![Value::Okay]),
+        "only the caller's own SET"
+    );
+    let values: (Option<i64>, Option<i64>, Option<i64>) =
+        server.admin().mget(&["a", "b", "c"]).unwrap();
+    assert_eq!(values, (Some(1), None, None));
+    // Once the MULTI is over, the same pipeline runs.
+    pipe.exec_async(&mut redis).await.unwrap();
+    let values: (i64, i64) = server.admin().mget(&["b", "c"]).unwrap();
+    assert_eq!(values, (2, 3));
+}
+
+#[tokio::test]
+async fn a_multi_whose_command_was_cut_is_refused_until_discard() {
+    let server = RedisServer::start();
+    let factory = builtin_factory(&server);
+    let mut redis = factory.connection();
+    redis::cmd("MULTI").exec_async(&mut redis).await.unwrap();
+    drop_after_first_poll(redis::cmd("SET").arg("a").arg(1).exec_async(&mut redis)).await;
+    // Whether the SET was queued is unknown: its connection is closed, and what follows
+    // is refused rather than run outside the transaction.
+    let err = redis.set::<_, _, ()>("b", 2).await.unwrap_err();
+    assert!(err.to_string().contains("MULTI it had is lost"), "{err}");
+    let mut pipe = redis.pipeline("group");
+    pipe.set("c", 3).ignore();
+    assert!(pipe.exec_async(&mut redis).await.is_err());
+    redis::cmd("DISCARD").exec_async(&mut redis).await.unwrap();
+    let values: (Option<i64>, Option<i64>, Option<i64>) =
+        server.admin().mget(&["a", "b", "c"]).unwrap();
+    assert_eq!(
+        values,
+        (None, None, None),
+        "nothing of the group was written"
+    );
+    // Clean again.
+    let _: () = redis.set("b", 2).await.unwrap();
+    let cleared: Option<i64> = redis.get("b").await.unwrap();
+    assert_eq!(cleared, Some(2));
+}
+
+#[tokio::test]
+async fn a_custom_backend_gets_discard_for_a_cancelled_blocking_command() {
+    let server = RedisServer::start();
+    let backend = Arc::new(ReusingBackend::new(&server));
+    let releases = backend.releases.clone();
+    let factory = RedisContextFactory::new(backend);
+    let mut redis = factory.connection();
+    let blpop = redis.blpop::<_, Option<(String, String)>>("jobs", 5.0);
+    assert!(tokio::time::timeout(Duration::from_millis(100), blpop)
+        .await
+        .is_err());
+    assert_eq!(releases.discarded.load(Ordering::SeqCst), 1);
+    assert_eq!(releases.reused.load(Ordering::SeqCst), 0);
+    // The abandoned BLPOP's socket is closed: nothing is left blocked on the server.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info: String = server.query(&["INFO", "clients"]);
+        if info.contains("blocked_clients:0") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{info}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A custom backend hands out a shared connection on which someone left a WATCH: an EXEC
+/// it aborts is an error, not `Ok(())` with nothing written.
+#[tokio::test]
+async fn an_exec_aborted_by_a_watch_this_handle_did_not_set_is_an_error() {
+    let server = RedisServer::start();
+    let backend = Arc::new(ReusingBackend::new(&server));
+    let mut stale = backend.shared().await.unwrap();
+    redis::cmd("WATCH")
+        .arg("k")
+        .exec_async(&mut stale)
+        .await
+        .unwrap();
+    let _: () = server.admin().set("k", "changed").unwrap();
+    let factory = RedisContextFactory::new(backend);
+    let mut redis = factory.connection();
+    let mut pipe = redis.pipeline("write");
+    pipe.set("k", "mine").ignore();
+    let err = pipe.exec_async(&mut redis).await.unwrap_err();
+    assert!(err.to_string().contains("set no WATCH"), "{err}");
 }

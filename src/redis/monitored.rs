@@ -469,7 +469,10 @@ impl Connections {
             Own::Free => unreachable!("pinned above"),
             Own::Lost(lost) => {
                 let lost = *lost;
-                self.own = Own::after_loss(lost.after_pipeline(pipeline));
+                // An atomic pipeline in a MULTI would not have ended it, only nested.
+                if !(atomic && lost.in_multi) {
+                    self.own = Own::after_loss(after);
+                }
                 return Err(lost_error(lost));
             }
             Own::Pinned { .. } if atomic && before.in_multi => return Err(nested_multi_error()),
