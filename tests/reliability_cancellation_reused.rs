@@ -771,6 +771,8 @@ async fn a_multi_whose_command_was_cut_is_refused_until_discard() {
     // is refused rather than run outside the transaction.
     let err = redis.set::<_, _, ()>("b", 2).await.unwrap_err();
     assert!(err.to_string().contains("MULTI it had is lost"), "{err}");
+    let nested = redis::cmd("MULTI").exec_async(&mut redis).await;
+    assert!(nested.is_err(), "a MULTI in a lost MULTI is no success");
     let mut pipe = redis.pipeline("group");
     pipe.set("c", 3).ignore();
     assert!(pipe.exec_async(&mut redis).await.is_err());

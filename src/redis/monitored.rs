@@ -359,8 +359,13 @@ impl Connections {
         // A command cut off earlier left its connection unfinished: close it first.
         self.own.settle();
         let class = classify(cmd);
-        if let Own::Free = self.own {
-            match class {
+        let result = match &mut self.own {
+            Own::Pinned { conn, marks } => run_pinned(conn, marks, class, cmd).await,
+            Own::Lost(lost) => {
+                let lost = *lost;
+                return refuse_while_lost(&mut self.own, lost, class, cmd);
+            }
+            Own::Free => match class {
                 CommandClass::Ordinary | CommandClass::EndsState => {
                     let conn = self.shared_connection(pool).await?;
                     let result = conn.command(cmd).await;
@@ -378,52 +383,16 @@ impl Connections {
                     .await;
                 }
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {
-                    // Until a connection is the handle's, what this command begins is on
-                    // none: if the wait is cut short or fails, it counts as lost.
+                    // Until the command is through, what it begins counts as lost: if this
+                    // future is dropped, the connection goes with it (closed, as unfinished).
                     self.own = Own::Lost(Marks::default().after(cmd));
-                    let conn = exclusive(pool).await?;
-                    self.own = Own::Pinned {
-                        conn,
-                        marks: Marks::default(),
-                    };
+                    let mut conn = exclusive(pool).await?;
+                    let mut marks = Marks::default();
+                    let result = run_pinned(&mut conn, &mut marks, class, cmd).await;
+                    self.own = Own::Pinned { conn, marks };
+                    result
                 }
-            }
-        }
-        let result = match &mut self.own {
-            Own::Free => unreachable!("pinned above"),
-            Own::Lost(lost) => {
-                let lost = *lost;
-                let after = lost.after(cmd);
-                self.own = Own::after_loss(after);
-                // DISCARD and UNWATCH asked for what closing the connection did; EXEC's
-                // transaction, and any other command, cannot run as written.
-                let ended = after != lost && !command_name(cmd).eq_ignore_ascii_case(b"EXEC");
-                return if ended {
-                    Ok(Value::Okay)
-                } else {
-                    Err(lost_error(lost))
-                };
-            }
-            Own::Pinned { conn, marks } => {
-                let before = *marks;
-                // Set before sending: if this future is dropped, the connection is marked
-                // with what it may carry.
-                *marks = before.after(cmd);
-                let result = conn.command(cmd).await;
-                let refused = match &result {
-                    Ok(value) => matches!(value, Value::ServerError(_)),
-                    Err(_) => !conn.is_unfinished(),
-                };
-                if refused
-                    && matches!(
-                        class,
-                        CommandClass::BeginsState | CommandClass::ChangesConnection
-                    )
-                {
-                    *marks = before;
-                }
-                result
-            }
+            },
         };
         self.own.settle();
         result
@@ -440,33 +409,12 @@ impl Connections {
         let atomic = pipeline.is_transaction();
         let before = self.own.marks();
         let after = before.after_pipeline(pipeline);
-        if let Own::Free = self.own {
-            if after.any() {
-                // It leaves state behind (WATCH, SELECT, an unbalanced MULTI): a connection
-                // of the handle's own from now on. MULTI…EXEC balanced inside one pipeline is
-                // written to the socket in one piece, so it can share the multiplexed one.
-                // Until that connection is had, the state is on none: lost if cut short.
-                self.own = Own::Lost(after);
-                self.own = Own::Pinned {
-                    conn: exclusive(pool).await?,
-                    marks: Marks::default(),
-                };
-            } else if pipeline
-                .cmd_iter()
-                .any(|cmd| matches!(classify(cmd), CommandClass::Blocking { .. }))
-            {
-                let mut conn = exclusive(pool).await?;
-                let result = conn.commands(pipeline, offset, count).await;
-                return refuse_unexpected_abort(atomic, before, result);
-            } else {
-                let conn = self.shared_connection(pool).await?;
-                let result = conn.commands(pipeline, offset, count).await;
-                self.forget_broken_shared(&result);
-                return refuse_unexpected_abort(atomic, before, result);
-            }
-        }
         let result = match &mut self.own {
-            Own::Free => unreachable!("pinned above"),
+            Own::Pinned { .. } if atomic && before.in_multi => return Err(nested_multi_error()),
+            Own::Pinned { conn, marks } => {
+                *marks = after;
+                conn.commands(pipeline, offset, count).await
+            }
             Own::Lost(lost) => {
                 let lost = *lost;
                 // An atomic pipeline in a MULTI would not have ended it, only nested.
@@ -475,10 +423,30 @@ impl Connections {
                 }
                 return Err(lost_error(lost));
             }
-            Own::Pinned { .. } if atomic && before.in_multi => return Err(nested_multi_error()),
-            Own::Pinned { conn, marks } => {
-                *marks = after;
+            Own::Free if after.any() => {
+                // It leaves state behind (WATCH, SELECT, an unbalanced MULTI): a connection
+                // of the handle's own from now on, counted as lost until the pipeline is
+                // through. MULTI…EXEC balanced inside one pipeline is written to the socket
+                // in one piece, so it can share the multiplexed connection.
+                self.own = Own::Lost(after);
+                let mut conn = exclusive(pool).await?;
+                let result = conn.commands(pipeline, offset, count).await;
+                self.own = Own::Pinned { conn, marks: after };
+                result
+            }
+            Own::Free
+                if pipeline
+                    .cmd_iter()
+                    .any(|cmd| matches!(classify(cmd), CommandClass::Blocking { .. })) =>
+            {
+                let mut conn = exclusive(pool).await?;
                 conn.commands(pipeline, offset, count).await
+            }
+            Own::Free => {
+                let conn = self.shared_connection(pool).await?;
+                let result = conn.commands(pipeline, offset, count).await;
+                self.forget_broken_shared(&result);
+                result
             }
         };
         self.own.settle();
@@ -495,6 +463,54 @@ impl Connections {
                 }
             }
         }
+    }
+}
+
+/// Runs one command on the handle's own connection. `marks` says what the connection will
+/// carry if the command gets through before it is sent, so that a dropped future leaves it
+/// saying what the connection may carry.
+async fn run_pinned(
+    conn: &mut PooledConnection,
+    marks: &mut Marks,
+    class: CommandClass,
+    cmd: &Cmd,
+) -> RedisResult<Value> {
+    let before = *marks;
+    *marks = before.after(cmd);
+    let result = conn.command(cmd).await;
+    // Redis refused it (WATCH inside MULTI, SELECT of a database that does not exist…):
+    // nothing began.
+    let refused = match &result {
+        Ok(value) => matches!(value, Value::ServerError(_)),
+        Err(_) => !conn.is_unfinished(),
+    };
+    if refused
+        && matches!(
+            class,
+            CommandClass::BeginsState | CommandClass::ChangesConnection
+        )
+    {
+        *marks = before;
+    }
+    result
+}
+
+/// The reply to a command while the handle's state is lost: DISCARD and UNWATCH asked for
+/// what closing the connection did, and end the lost state; EXEC's transaction, and any
+/// other command, cannot run as written.
+fn refuse_while_lost(
+    own: &mut Own,
+    lost: Marks,
+    class: CommandClass,
+    cmd: &Cmd,
+) -> RedisResult<Value> {
+    let after = lost.after(cmd);
+    *own = Own::after_loss(after);
+    let exec = command_name(cmd).eq_ignore_ascii_case(b"EXEC");
+    if class == CommandClass::EndsState && after != lost && !exec {
+        Ok(Value::Okay)
+    } else {
+        Err(lost_error(lost))
     }
 }
 
