@@ -243,7 +243,7 @@ pub(crate) fn in_context(
         // Our reply timeout already names the command: say only how long we waited.
         Some(Error::CommandTimeout { timeout, .. }) => io::Error::new(
             io::ErrorKind::TimedOut,
-            format!("no reply within {timeout:?}"),
+            format!("timed out after {timeout:?}"),
         )
         .into(),
         _ if err.kind() == redis::ErrorKind::Parse => {
@@ -351,7 +351,7 @@ mod tests {
         assert!(err.is_timeout(), "{err}");
         assert_eq!(
             err.to_string(),
-            "redis command GET on 127.0.0.1:7000 failed: no reply within 200ms"
+            "redis command GET on 127.0.0.1:7000 failed: timed out after 200ms"
         );
     }
 
