@@ -835,3 +835,44 @@ async fn an_exec_aborted_by_a_watch_this_handle_did_not_set_is_an_error() {
     let err = pipe.exec_async(&mut redis).await.unwrap_err();
     assert!(err.to_string().contains("set no WATCH"), "{err}");
 }
+
+/// A `transaction()` that failed (here: its WATCH found no free connection) leaves no WATCH,
+/// lost or real, behind: the handle works as before.
+#[tokio::test]
+async fn a_failed_transaction_leaves_the_handle_clean() {
+    let server = RedisServer::start();
+    let config = RawConfig::from_pairs([
+        ("redis.url", server.url(0)),
+        ("redis.max_connections", "2".to_string()),
+        ("redis.pool_timeout", "200 milliseconds".to_string()),
+    ]);
+    let factory = RedisContextFactory::new(pool_from_config(&config, "redis.").unwrap());
+    let mut redis = factory.connection();
+    let _: () = redis.set("k", 1).await.unwrap();
+    // The shared connection and one exclusive one: the pool is full.
+    let mut holder = factory.connection();
+    redis::cmd("WATCH")
+        .arg("x")
+        .exec_async(&mut holder)
+        .await
+        .unwrap();
+    let failed = redis
+        .transaction(&["k"], async |conn, pipe| {
+            pipe.incr("k", 1).ignore();
+            pipe.query_async::<Option<()>>(conn).await
+        })
+        .await
+        .unwrap_err();
+    assert!(failed.is_timeout(), "{failed}");
+    drop(holder);
+    let value: i64 = redis.get("k").await.unwrap();
+    assert_eq!(value, 1);
+    let (value,): (i64,) = redis
+        .transaction(&["k"], async |conn, pipe| {
+            pipe.incr("k", 1);
+            pipe.query_async(conn).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(value, 2);
+}

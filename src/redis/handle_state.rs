@@ -119,6 +119,22 @@ impl Own {
         }
     }
 
+    /// Ends a WATCH that is not the caller's (that of a finished `transaction()`): a
+    /// connection still watching is closed with it; a lost one is forgotten.
+    pub(super) fn forget_watch(&mut self) {
+        let marks = self.marks();
+        if !marks.watching {
+            return;
+        }
+        if let Own::Pinned { conn, .. } = self {
+            conn.discard();
+        }
+        *self = Own::after_loss(Marks {
+            watching: false,
+            ..marks
+        });
+    }
+
     /// The state once what a lost connection carried is `marks`.
     pub(super) fn after_loss(marks: Marks) -> Own {
         if marks.any() {

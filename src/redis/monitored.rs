@@ -243,6 +243,10 @@ impl MonitoredRedisConnection {
         // holding the WATCH, so no stale WATCH can ever reach a later command on this one.
         let mut tx = self.lend();
         let result = tx.run_transaction(keys, body).await;
+        // Whatever happened (a WATCH that found no connection, a failed UNWATCH), its WATCH
+        // ends with it.
+        tx.conns.own.settle();
+        tx.conns.own.forget_watch();
         self.conns = std::mem::take(&mut tx.conns);
         result
     }
@@ -466,8 +470,8 @@ impl Connections {
     }
 }
 
-/// Runs one command on the handle's own connection. `marks` says what the connection will
-/// carry if the command gets through before it is sent, so that a dropped future leaves it
+/// Runs one command on the handle's own connection. Before it is sent, `marks` is set to
+/// what the connection carries if it gets through: a future dropped midway leaves `marks`
 /// saying what the connection may carry.
 async fn run_pinned(
     conn: &mut PooledConnection,
