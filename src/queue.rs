@@ -51,7 +51,8 @@ impl MessageQueue {
             .arg(&self.key)
             .arg(message)
             .exec_async(&mut self.conn)
-            .await?;
+            .await
+            .map_err(self.failed("RPUSH"))?;
         Ok(())
     }
 
@@ -66,12 +67,11 @@ impl MessageQueue {
     pub async fn get(&mut self, timeout: Option<Duration>) -> Result<Vec<u8>> {
         let waits = timeout.is_none_or(|t| !t.is_zero());
         let reply = match timeout {
-            Some(t) if t.is_zero() => {
-                redis::cmd("LPOP")
-                    .arg(&self.key)
-                    .query_async::<Value>(&mut self.conn)
-                    .await?
-            }
+            Some(t) if t.is_zero() => redis::cmd("LPOP")
+                .arg(&self.key)
+                .query_async::<Value>(&mut self.conn)
+                .await
+                .map_err(self.failed("LPOP"))?,
             _ => {
                 let seconds = timeout.map_or(0.0, |t| t.as_secs_f64());
                 // BLPOP 0 would block forever: round tiny waits up to a millisecond.
@@ -84,7 +84,8 @@ impl MessageQueue {
                     .arg(&self.key)
                     .arg(format!("{seconds:.3}"))
                     .query_async::<Value>(&mut self.conn)
-                    .await?;
+                    .await
+                    .map_err(self.failed("BLPOP"))?;
                 match popped {
                     Value::Array(mut pair) if pair.len() == 2 => pair.pop().unwrap_or(Value::Nil),
                     other => other,
@@ -114,7 +115,21 @@ impl MessageQueue {
         redis::cmd("DEL")
             .arg(&self.key)
             .exec_async(&mut self.conn)
-            .await?;
+            .await
+            .map_err(self.failed("DEL"))?;
         Ok(())
+    }
+
+    /// The error of a queue operation. The handle has named the command and the server in
+    /// connection errors; Redis's own error replies (a key of another type…) get them here.
+    fn failed(&self, command: &'static str) -> impl FnOnce(redis::RedisError) -> Error + '_ {
+        move |source| match Error::from(source) {
+            Error::Redis(source) => Error::Command {
+                command: command.to_string(),
+                address: self.conn.address().to_string(),
+                source,
+            },
+            located => located,
+        }
     }
 }

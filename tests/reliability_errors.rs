@@ -172,4 +172,14 @@ async fn error_replies_are_passed_on_unchanged() {
         err.into_response().status(),
         StatusCode::INTERNAL_SERVER_ERROR
     );
+    // The queue names its command and the server in them too.
+    let mut queue = MessageQueue::new("big", setup.factory.connection());
+    let err = queue.put(b"job").await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("RPUSH") && message.contains(&setup.address()),
+        "{message}"
+    );
+    assert!(message.contains("WRONGTYPE"), "{message}");
+    assert!(!err.is_connection_error(), "{message}");
 }
