@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use crate::config::ConfigurationError;
 
-/// Everything that can go wrong outside of Redis's own command replies.
+/// Everything that can go wrong: configuration, connections, commands, the queue.
 ///
 /// Messages say what failed and where (the client, the command, the address without its
-/// password). Use the predicates (`is_timeout`, `is_connection_error`…) rather than matching
-/// on variants: new variants may be added.
+/// password); a command's error keeps them through `RedisError` and `?` (as
+/// [`Error::Command`]). Use the predicates (`is_timeout`, `is_connection_error`…) rather than
+/// matching on variants: new variants may be added.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
