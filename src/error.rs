@@ -48,12 +48,17 @@ pub enum Error {
         source: redis::RedisError,
     },
 
-    /// Opening a connection took longer than `socket_connect_timeout`.
-    #[error("connecting to redis at {address} timed out after {timeout:?}")]
+    /// Opening a connection did not complete in time: the TCP connect (bounded by
+    /// `socket_connect_timeout`), the handshake (bounded by `socket_timeout`), or both within
+    /// the caller's `pool_timeout`.
+    #[error(
+        "connecting to redis at {address} did not complete within {timeout:?} \
+         (TCP connect or handshake: HELLO/AUTH/SELECT/CLIENT SETNAME)"
+    )]
     ConnectTimeout {
         /// Where we tried to connect, without credentials.
         address: String,
-        /// The configured connect timeout.
+        /// How long it was given.
         timeout: Duration,
     },
 

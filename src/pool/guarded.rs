@@ -6,10 +6,16 @@
 //! BLPOP and friends. An exclusive connection whose command timed out, was cancelled
 //! (its future dropped) or hit an unrecoverable error is *poisoned*: its socket may still
 //! carry a late reply or server-side state, so it is closed instead of being reused.
+//!
+//! A *shared* connection whose command timed out is probed instead, off the caller's path: if
+//! it does not answer a PING within the probe timeout it is half-open (a partition, a NAT or
+//! load balancer that forgot it), stalled mid-reply or stuck in an endless reply, and it is
+//! retired: its socket is closed at once (which also frees what it buffered) and the next
+//! command opens a fresh one. Successful commands never pay for this.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
@@ -26,8 +32,18 @@ use crate::Error;
 /// setting it, once the sentinels name another primary (the `epoch` moved on).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Poison {
-    state: Arc<AtomicU8>,
+    health: Arc<Health>,
     epoch: Option<(u64, Arc<AtomicU64>)>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    state: AtomicU8,
+    // At most one liveness probe at a time per connection.
+    probing: AtomicBool,
+    // The task that reads and writes the socket, when we spawned it: retiring the connection
+    // stops it, which closes the socket and frees what it buffered.
+    driver: OnceLock<tokio::task::AbortHandle>,
 }
 
 const CLEAN: u8 = 0;
@@ -38,26 +54,43 @@ impl Poison {
     /// A poison that is also set when `current` moves away from `opened_at`.
     pub(crate) fn following(current: Arc<AtomicU64>, opened_at: u64) -> Self {
         Poison {
-            state: Arc::default(),
+            health: Arc::default(),
             epoch: Some((opened_at, current)),
         }
     }
 
     /// The socket may carry stale state (a late reply, a WATCH): close it.
     pub(crate) fn set(&self) {
-        let _ = self
-            .state
-            .compare_exchange(CLEAN, POISONED, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.health.state.compare_exchange(
+            CLEAN,
+            POISONED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
     }
 
     /// The socket itself failed (reset, EOF, garbled reply): close it; its pool-mates may
     /// have failed too.
     pub(crate) fn set_broken(&self) {
-        self.state.store(BROKEN, Ordering::Release);
+        self.health.state.store(BROKEN, Ordering::Release);
+    }
+
+    /// Gives the connection's driver task to the poison, to be stopped by [`retire`](Self::retire).
+    pub(crate) fn attach_driver(&self, driver: tokio::task::AbortHandle) {
+        let _ = self.health.driver.set(driver);
+    }
+
+    /// The connection is dead (it did not answer a probe): broken, and its socket closed now,
+    /// so commands still waiting on it fail at once and an endless reply stops growing.
+    pub(crate) fn retire(&self) {
+        self.set_broken();
+        if let Some(driver) = self.health.driver.get() {
+            driver.abort();
+        }
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        self.state.load(Ordering::Acquire) != CLEAN
+        self.health.state.load(Ordering::Acquire) != CLEAN
             || self
                 .epoch
                 .as_ref()
@@ -65,8 +98,37 @@ impl Poison {
     }
 
     pub(crate) fn is_broken(&self) -> bool {
-        self.state.load(Ordering::Acquire) == BROKEN
+        self.health.state.load(Ordering::Acquire) == BROKEN
     }
+
+    /// Whether this caller may start the probe (nobody else is probing).
+    fn begin_probe(&self) -> bool {
+        !self.health.probing.swap(true, Ordering::AcqRel)
+    }
+
+    fn end_probe(&self) {
+        self.health.probing.store(false, Ordering::Release);
+    }
+}
+
+/// After a timeout on a shared connection: a PING must come back within `limit`, or the
+/// connection is retired. Runs in its own task; the caller already has its timeout error.
+fn probe_after_timeout(conn: &MultiplexedConnection, poison: &Poison, limit: Duration) {
+    if poison.is_set() || !poison.begin_probe() {
+        return;
+    }
+    let (mut conn, poison) = (conn.clone(), poison.clone());
+    tokio::spawn(async move {
+        // The PING queues behind the late reply on the same socket: it answers only if the
+        // connection still makes progress.
+        let ping = redis::cmd("PING");
+        let ping = ping.query_async::<Value>(&mut conn);
+        match tokio::time::timeout(limit, ping).await {
+            Ok(Ok(_)) => poison.end_probe(),
+            Ok(Err(err)) if !breaks_connection(&err) => poison.end_probe(),
+            _ => poison.retire(),
+        }
+    });
 }
 
 /// Whether the connection serves one caller (a dropped command poisons it) or many.
@@ -80,6 +142,8 @@ pub(crate) enum Sharing {
 pub(crate) struct GuardedConnection {
     pub(crate) conn: MultiplexedConnection,
     pub(crate) socket_timeout: Option<Duration>,
+    /// How long the PING after a timeout on a shared connection may take.
+    pub(crate) probe_timeout: Duration,
     pub(crate) poison: Poison,
     pub(crate) sharing: Sharing,
     /// Whether a READONLY reply (the server was demoted to a replica) poisons the connection.
@@ -173,6 +237,7 @@ async fn guarded<T: Replies>(
         poison,
         sharing,
         poison_on_readonly,
+        probe_timeout,
         ..
     }: &mut GuardedConnection,
     timeout: Option<Duration>,
@@ -181,8 +246,17 @@ async fn guarded<T: Replies>(
 ) -> Result<T, RedisError> {
     let in_flight = InFlight::start(sharing, poison);
     // On a timeout the reply may still arrive: on a shared connection the multiplexer
-    // discards it; an exclusive one is poisoned because `in_flight` is not finished.
-    let result = within(timeout, command, request(conn)).await?;
+    // discards it (and a probe checks the connection is alive); an exclusive one is
+    // poisoned because `in_flight` is not finished.
+    let result = match within(timeout, command, request(conn)).await {
+        Ok(result) => result,
+        Err(timed_out) => {
+            if matches!(sharing, Sharing::Shared(_)) {
+                probe_after_timeout(conn, poison, *probe_timeout);
+            }
+            return Err(timed_out);
+        }
+    };
     if let Err(err) = &result {
         if breaks_connection(err) {
             poison.set_broken();

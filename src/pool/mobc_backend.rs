@@ -9,6 +9,13 @@
 //! one, which is how the pool recovers by itself after a server restart. Once a connection
 //! was found broken, idle ones not verified since are PINGed before they are handed out, so
 //! a restart costs one failed command rather than one per open socket.
+//!
+//! Fairness: exclusive checkouts are limited to `max_connections - 1` by a FIFO semaphore, so
+//! the shared connection always has its slot and ordinary commands never wait behind
+//! blocking ones. Every wait of a caller (for a slot, for the connection being opened by
+//! another caller, for its own connect) is under one deadline, `pool_timeout` from the call;
+//! when it passes the error says whether the slots were all in use or a connect or handshake
+//! never completed.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -18,8 +25,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionInfo};
+use redis::ConnectionInfo;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant as Deadline;
 
+use super::dial::{tcp_settings, Dialer};
 use super::guarded::{GuardedConnection, Poison, Sharing};
 use super::in_flight::InFlightCount;
 use super::{PoolBackend, PoolOptions, PoolState, PooledConnection, Release};
@@ -34,6 +44,9 @@ pub struct MobcBackend {
     shared: Arc<ArcSwapOption<SharedLease>>,
     // Only one caller opens the shared connection; the others wait for it.
     opening_shared: tokio::sync::Mutex<()>,
+    // Exclusive checkouts: `max_connections - 1` of them, so the shared connection always
+    // has its slot; waiters are served first come, first served.
+    exclusive_slots: Arc<Semaphore>,
     counts: Arc<Counts>,
     options: PoolOptions,
     address: Arc<str>,
@@ -47,6 +60,9 @@ pub struct MobcBackend {
 #[derive(Debug, Default)]
 struct Counts {
     open: AtomicU32,
+    // Connects and handshakes under way: a caller whose deadline passes meanwhile is told
+    // that a connect did not complete, not that the pool was full.
+    connecting: AtomicU32,
     exclusive_in_use: AtomicU32,
     shared_in_flight: Arc<InFlightCount>,
     // When a connection was last found broken: idle connections not verified since then
@@ -73,6 +89,35 @@ struct Managed {
     // When the connection last answered (opened, or passed a health check).
     verified_at: Instant,
     _open: OpenGuard,
+    _driver: DriverGuard,
+}
+
+/// Stops the connection's driver task (closing its socket) when mobc drops the connection;
+/// clones of the connection still held elsewhere then fail instead of keeping it open.
+struct DriverGuard(Option<tokio::task::AbortHandle>);
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(driver) = &self.0 {
+            driver.abort();
+        }
+    }
+}
+
+/// Counts a connect under way, until it completes or its caller gives up.
+struct ConnectingGuard<'a>(&'a AtomicU32);
+
+impl<'a> ConnectingGuard<'a> {
+    fn enter(count: &'a AtomicU32) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        ConnectingGuard(count)
+    }
+}
+
+impl Drop for ConnectingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Counts open sockets: one per `Managed`, released when mobc drops it.
@@ -93,25 +138,39 @@ pub(crate) enum Target {
 
 struct Manager {
     target: Target,
-    config: AsyncConnectionConfig,
-    connect_timeout: Option<Duration>,
-    client_name: Option<String>,
+    dialer: Dialer,
+    probe_timeout: Duration,
     address: Arc<str>,
     counts: Arc<Counts>,
 }
 
 /// The pooled connection currently used by everyone for ordinary commands. Handles hold it
 /// (through an `Arc`) while they use it, so its socket stays counted until the last one is
-/// done; then it goes back to the pool, or is closed if it was poisoned.
+/// done; then it goes back to the pool, or is closed if it was poisoned. A connection found
+/// broken is closed at once instead (see [`SharedLease::close_if_broken`]).
 struct SharedLease {
-    lease: Option<mobc::Connection<Manager>>,
+    lease: Mutex<Option<mobc::Connection<Manager>>>,
     conn: MultiplexedConnection,
     poison: Poison,
 }
 
+impl SharedLease {
+    /// Closes a broken connection now and frees its slot for the next one, even while
+    /// handles still hold it (their next command fails or moves to the new connection).
+    fn close_if_broken(&self) {
+        if self.poison.is_broken() {
+            let lease = self.lease.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(lease) = lease {
+                give_back(lease, true);
+            }
+        }
+    }
+}
+
 impl Drop for SharedLease {
     fn drop(&mut self) {
-        if let Some(lease) = self.lease.take() {
+        let lease = self.lease.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(lease) = lease {
             give_back(lease, self.poison.is_set());
         }
     }
@@ -132,57 +191,32 @@ impl mobc::Manager for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<Managed> {
-        let connecting = async {
-            let (client, poison) = match &self.target {
-                Target::Fixed(client) => ((**client).clone(), Poison::default()),
-                Target::Sentinel(resolver) => {
-                    let (client, epoch) = resolver.primary().await?;
-                    (client, Poison::following(resolver.epoch(), epoch))
-                }
-            };
-            client
-                .get_multiplexed_async_connection_with_config(&self.config)
-                .await
-                .map(|conn| (conn, poison))
+        let _connecting = ConnectingGuard::enter(&self.counts.connecting);
+        let (client, poison) = match &self.target {
+            Target::Fixed(client) => ((**client).clone(), Poison::default()),
+            Target::Sentinel(resolver) => {
+                let (client, epoch) = resolver.primary().await?;
+                (client, Poison::following(resolver.epoch(), epoch))
+            }
         };
-        let connected = match self.connect_timeout {
-            Some(timeout) => tokio::time::timeout(timeout, connecting)
-                .await
-                .map_err(|_| Error::ConnectTimeout {
-                    address: self.address.to_string(),
-                    timeout,
-                })?,
-            None => connecting.await,
-        };
-        let (mut conn, poison) = connected.map_err(|source| Error::Connect {
-            address: self.address.to_string(),
-            source,
-        })?;
-        if let Some(name) = &self.client_name {
-            redis::cmd("CLIENT")
-                .arg("SETNAME")
-                .arg(name)
-                .exec_async(&mut conn)
-                .await
-                .map_err(|source| Error::Connect {
-                    address: self.address.to_string(),
-                    source,
-                })?;
+        let opened = self.dialer.open(&client).await?;
+        if let Some(driver) = &opened.driver {
+            poison.attach_driver(driver.clone());
         }
         self.counts.open.fetch_add(1, Ordering::Relaxed);
         Ok(Managed {
-            conn,
+            conn: opened.conn,
             poison,
             verified_at: Instant::now(),
             _open: OpenGuard(self.counts.clone()),
+            _driver: DriverGuard(opened.driver),
         })
     }
 
     /// An idle connection is checked (at most every health-check interval) before reuse:
     /// `UNWATCH` then `PING` with a unique payload, which must come back unchanged.
     async fn check(&self, mut managed: Managed) -> Result<Managed> {
-        let limit = self.connect_timeout.unwrap_or(DEFAULT_CHECK_TIMEOUT);
-        health_check(&mut managed, limit, &self.address).await?;
+        health_check(&mut managed, self.probe_timeout, &self.address).await?;
         Ok(managed)
     }
 
@@ -190,9 +224,6 @@ impl mobc::Manager for Manager {
         !managed.poison.is_set()
     }
 }
-
-/// How long a health check may take when no connect timeout is configured.
-const DEFAULT_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// `UNWATCH` then `PING` with a unique payload, which must come back unchanged in time.
 async fn health_check(managed: &mut Managed, limit: Duration, address: &str) -> Result<()> {
@@ -237,6 +268,8 @@ impl MobcBackend {
             // are compiled in and none was chosen: choose ring unless the application did.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
+        // Used where redis-rs opens the socket itself (`rediss://`); we open the others.
+        let info = info.set_tcp_settings(tcp_settings(&options));
         let client = match &options.tls {
             Some(tls) => redis::Client::build_with_tls(info, tls.to_redis()),
             None => redis::Client::open(info),
@@ -266,31 +299,31 @@ impl MobcBackend {
             Target::Fixed(_) => None,
         };
         let counts = Arc::new(Counts::default());
-        // Timeouts are ours to apply (see `guarded`): never the redis crate's defaults.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(None)
-            .set_response_timeout(None);
         let manager = Manager {
             target,
-            config,
-            connect_timeout: options.connect_timeout,
-            client_name: options.client_name.clone(),
+            dialer: Dialer::new(&options, address.clone()),
+            probe_timeout: options.probe_timeout(),
             address: address.clone(),
             counts: counts.clone(),
         };
-        let max = u64::from(options.max_connections.max(1));
+        let max = options.max_connections.max(1);
         let pool = mobc::Pool::builder()
-            .max_open(max)
+            .max_open(u64::from(max))
             // mobc's default keeps only 2 idle and reopens the rest under load.
-            .max_idle(max)
+            .max_idle(u64::from(max))
             .test_on_check_out(options.health_check_interval.is_some())
             .health_check_interval(options.health_check_interval)
-            .get_timeout(Some(options.pool_timeout))
+            // Callers wait under their own deadline (see `until`), not mobc's.
+            .get_timeout(None)
             .build(manager);
+        // With a single connection there is no slot to reserve: exclusive checkouts wait
+        // for the shared connection to be given back.
+        let exclusive = if max >= 2 { max - 1 } else { 1 };
         MobcBackend {
             pool,
             shared: Arc::new(ArcSwapOption::empty()),
             opening_shared: tokio::sync::Mutex::new(()),
+            exclusive_slots: Arc::new(Semaphore::new(exclusive as usize)),
             counts,
             options,
             address,
@@ -300,23 +333,21 @@ impl MobcBackend {
     }
 
     /// A connection from the pool. After a connection was found broken (a server restart
-    /// kills them all), idle ones not verified since are checked first, and the dead ones
-    /// closed, so each dead socket costs at most the one command that discovered it.
+    /// kills them all, a partition leaves them half-open), idle ones not verified since are
+    /// checked first, and the dead ones closed, so each dead socket costs at most the one
+    /// command that discovered it.
     async fn checkout(&self) -> Result<mobc::Connection<Manager>> {
-        let limit = self
-            .options
-            .connect_timeout
-            .unwrap_or(DEFAULT_CHECK_TIMEOUT);
         // Bounded: every failed check closes one of at most `max_connections` sockets, and
-        // all the checks of one checkout together take at most one check's timeout.
-        let deadline = Instant::now() + limit;
+        // all the checks of one checkout together take at most one probe timeout; suspects
+        // met after that are closed unchecked (a new connection is cheaper than a wait).
+        let checks_until = Instant::now() + self.options.probe_timeout();
         for _ in 0..self.options.max_connections.clamp(1, 64) {
             let mut lease = self.checkout_once().await?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.counts.suspect(lease.verified_at) || left.is_zero() {
+            if !self.counts.suspect(lease.verified_at) {
                 return Ok(lease);
             }
-            if health_check(&mut lease, left, &self.address).await.is_ok() {
+            let left = checks_until.saturating_duration_since(Instant::now());
+            if !left.is_zero() && health_check(&mut lease, left, &self.address).await.is_ok() {
                 return Ok(lease);
             }
             give_back(lease, true);
@@ -370,18 +401,54 @@ impl MobcBackend {
         if let Some(lease) = self.current_shared() {
             return Ok(lease);
         }
-        let _opening = self.opening_shared.lock().await;
-        if let Some(lease) = self.current_shared() {
-            return Ok(lease);
+        let deadline = Deadline::now() + self.options.pool_timeout;
+        self.until(deadline, async {
+            let _opening = self.opening_shared.lock().await;
+            if let Some(lease) = self.current_shared() {
+                return Ok(lease);
+            }
+            // A broken predecessor gives its slot back before the new one takes one.
+            if let Some(old) = self.shared.load_full() {
+                old.close_if_broken();
+            }
+            let lease = self.checkout_trusted().await?;
+            let shared = Arc::new(SharedLease {
+                conn: lease.conn.clone(),
+                poison: lease.poison.clone(),
+                lease: Mutex::new(Some(lease)),
+            });
+            self.shared.store(Some(shared.clone()));
+            Ok(shared)
+        })
+        .await
+    }
+
+    /// Runs `wait` until the caller's `deadline`; past it, the error says what the caller
+    /// was waiting for.
+    async fn until<T>(
+        &self,
+        deadline: Deadline,
+        wait: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout_at(deadline, wait).await {
+            Ok(result) => result,
+            Err(_) if self.counts.connecting.load(Ordering::Relaxed) > 0 => {
+                Err(Error::ConnectTimeout {
+                    address: self.address.to_string(),
+                    timeout: self.options.pool_timeout,
+                })
+            }
+            Err(_) => Err(self.exhausted()),
         }
-        let lease = self.checkout_trusted().await?;
-        let shared = Arc::new(SharedLease {
-            conn: lease.conn.clone(),
-            poison: lease.poison.clone(),
-            lease: Some(lease),
-        });
-        self.shared.store(Some(shared.clone()));
-        Ok(shared)
+    }
+
+    /// Every slot stayed in use for the caller's whole wait.
+    fn exhausted(&self) -> Error {
+        Error::PoolTimeout {
+            address: self.address.to_string(),
+            waited: self.options.pool_timeout,
+            max_connections: self.options.max_connections,
+        }
     }
 
     fn guarded(
@@ -393,6 +460,7 @@ impl MobcBackend {
         GuardedConnection {
             conn,
             socket_timeout: self.options.socket_timeout,
+            probe_timeout: self.options.probe_timeout(),
             poison,
             sharing,
             poison_on_readonly: self.sentinels.is_some(),
@@ -435,6 +503,7 @@ impl PoolBackend for MobcBackend {
                 if removed_now && lease.poison.is_broken() {
                     counts.note_break();
                 }
+                lease.close_if_broken();
             }
             drop(lease);
         })
@@ -445,7 +514,14 @@ impl PoolBackend for MobcBackend {
         if let Some(sentinels) = &self.sentinels {
             sentinels.check_if_due();
         }
-        let lease = self.checkout_trusted().await?;
+        let deadline = Deadline::now() + self.options.pool_timeout;
+        // First come, first served; the shared connection's slot is never taken.
+        let slot: OwnedSemaphorePermit =
+            tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
+                .await
+                .map_err(|_| self.exhausted())?
+                .map_err(|_| self.exhausted())?;
+        let lease = self.until(deadline, self.checkout_trusted()).await?;
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();
@@ -456,6 +532,7 @@ impl PoolBackend for MobcBackend {
                 counts.note_break();
             }
             give_back(lease, discard);
+            drop(slot);
         }))
     }
 

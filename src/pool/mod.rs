@@ -11,6 +11,7 @@
 
 mod cluster_backend;
 mod connection;
+mod dial;
 mod guarded;
 mod hot_keys;
 mod in_flight;
@@ -32,7 +33,8 @@ pub(crate) use guarded::breaks_connection;
 pub use memory::InMemoryBackend;
 pub use mobc_backend::MobcBackend;
 pub use options::{
-    ClientAuth, PoolOptions, TlsOptions, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_CONNECTIONS,
+    ClientAuth, PoolOptions, TlsOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK_INTERVAL,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_TCP_KEEPALIVE,
     DEFAULT_POOL_TIMEOUT,
 };
 pub use state::PoolState;

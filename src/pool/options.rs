@@ -9,12 +9,16 @@ use std::time::Duration;
 pub struct PoolOptions {
     /// The most sockets the pool opens, shared and exclusive together.
     pub max_connections: u32,
-    /// How long opening a connection may take; `None` waits as long as the OS does.
+    /// How long the TCP connect of a new connection may take; `None` means
+    /// [`DEFAULT_CONNECT_TIMEOUT`].
     pub connect_timeout: Option<Duration>,
     /// How long a command may wait for its reply (blocking commands get their own timeout
-    /// on top); `None` waits forever.
+    /// on top); `None` waits forever. It also bounds the handshake of a new connection
+    /// (HELLO, AUTH, SELECT, CLIENT SETINFO, CLIENT SETNAME), which otherwise gets the connect
+    /// timeout.
     pub socket_timeout: Option<Duration>,
-    /// How long a caller waits for a free exclusive connection before a pool-timeout error.
+    /// The most a caller waits for a connection, in total: for a free slot and for opening
+    /// the connection. The shared connection always has a slot of its own.
     pub pool_timeout: Duration,
     /// Sent with `CLIENT SETNAME` on every new connection.
     pub client_name: Option<String>,
@@ -22,6 +26,11 @@ pub struct PoolOptions {
     pub health_check_interval: Option<Duration>,
     /// Certificates for `rediss://` connections; `None` trusts the system's root CAs.
     pub tls: Option<TlsOptions>,
+    /// TCP keepalive: an idle socket is probed after this long, then every half of it, and
+    /// after three unanswered probes (or data unacknowledged for 2.5 times this long,
+    /// `TCP_USER_TIMEOUT` on Linux) the OS closes it. So a dead peer is found within
+    /// 2.5 × this, even without a `socket_timeout`. `None` leaves the OS defaults (off).
+    pub tcp_keepalive: Option<Duration>,
 }
 
 /// Certificates for `rediss://` connections, PEM encoded.
@@ -104,6 +113,10 @@ pub const DEFAULT_MAX_CONNECTIONS: u32 = 50;
 pub const DEFAULT_POOL_TIMEOUT: Duration = Duration::from_secs(5);
 /// The default idle-connection health check interval.
 pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How long the TCP connect of a new connection may take when no connect timeout is set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default TCP keepalive idle time: a dead peer is found within 2.5 × 10 s = 25 s.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(10);
 
 impl Default for PoolOptions {
     fn default() -> Self {
@@ -115,6 +128,7 @@ impl Default for PoolOptions {
             client_name: None,
             health_check_interval: Some(DEFAULT_HEALTH_CHECK_INTERVAL),
             tls: None,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
         }
     }
 }
@@ -161,4 +175,32 @@ impl PoolOptions {
         self.tls = tls;
         self
     }
+
+    /// Sets the TCP keepalive idle time (`None`: the OS defaults).
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// The TCP connect bound: the connect timeout, or [`DEFAULT_CONNECT_TIMEOUT`].
+    pub(crate) fn effective_connect_timeout(&self) -> Duration {
+        self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT)
+    }
+
+    /// The bound on the handshake's reads: the socket timeout, or else the connect bound.
+    pub(crate) fn handshake_timeout(&self) -> Duration {
+        self.socket_timeout
+            .unwrap_or_else(|| self.effective_connect_timeout())
+    }
+
+    /// How long a connection that just timed out, or an idle one that may have died, gets to
+    /// answer a PING: the socket timeout, at most [`MAX_PROBE_TIMEOUT`].
+    pub(crate) fn probe_timeout(&self) -> Duration {
+        self.socket_timeout
+            .map_or(MAX_PROBE_TIMEOUT, |t| t.min(MAX_PROBE_TIMEOUT))
+    }
 }
+
+/// The longest a liveness PING may take: keeps the time to replace a half-open connection
+/// within `socket_timeout + 1 s`.
+pub(crate) const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(1);

@@ -63,13 +63,16 @@ pub struct RedisClientConfig {
     pub url: RedisUrl,
     /// The most sockets the client opens (default 50).
     pub max_connections: Option<NonZeroU32>,
-    /// How long opening a connection may take (default: no limit).
+    /// How long the TCP connect of a new connection may take (default 5 seconds).
     pub socket_connect_timeout: Option<Timespan>,
-    /// How long a command may wait for its reply (default: no limit). Blocking commands
-    /// (BLPOP…) get their own timeout on top.
+    /// How long a command may wait for its reply (default: no limit); it also bounds the
+    /// handshake of a new connection. Blocking commands (BLPOP…) get their own timeout on top.
     pub socket_timeout: Option<Timespan>,
-    /// How long a caller waits for a free dedicated connection (default 5 seconds).
+    /// The most a caller waits for a connection, in total (default 5 seconds).
     pub pool_timeout: Option<Timespan>,
+    /// TCP keepalive idle time (default 10 seconds; `0 seconds` turns keepalive off): a dead
+    /// peer is found within 2.5 times this, even without a `socket_timeout`.
+    pub tcp_keepalive: Option<Timespan>,
     /// Sent with `CLIENT SETNAME` on each new connection.
     pub client_name: Option<String>,
     /// `rediss://` only: a PEM file of the CA certificates the server's certificate must
@@ -116,6 +119,11 @@ impl RedisClientConfig {
                     .map_or(defaults.pool_timeout, Duration::from),
             )
             .client_name(self.client_name.clone())
+            .tcp_keepalive(
+                self.tcp_keepalive
+                    .map_or(defaults.tcp_keepalive, |idle| Some(idle.into()))
+                    .filter(|idle| !idle.is_zero()),
+            )
     }
 }
 

@@ -1,0 +1,198 @@
+//! Opening one connection, every step bounded, with the socket options that find a dead peer.
+//!
+//! For `redis://` and `unix://` we open the socket ourselves, so each step has its own bound
+//! and error: the connect gets the connect timeout; the handshake redis-rs sends (HELLO, AUTH,
+//! SELECT, CLIENT SETINFO) and our CLIENT SETNAME get the socket timeout, as every other read.
+//! We also spawn the connection's driver task ourselves and keep its abort handle, so that a
+//! connection found dead is closed at once (see `Poison::retire`). For `rediss://` redis-rs
+//! opens the TLS stream; its connect and handshake are bounded together.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::io::tcp::TcpSettings;
+use redis::{AsyncConnectionConfig, ConnectionAddr, ConnectionInfo, RedisError};
+use tokio::task::AbortHandle;
+
+use super::PoolOptions;
+use crate::{Error, Result};
+
+/// A connection just opened, with its driver task when we spawned it.
+pub(crate) struct Opened {
+    pub(crate) conn: MultiplexedConnection,
+    pub(crate) driver: Option<AbortHandle>,
+}
+
+/// Opens connections with the pool's bounds and socket options.
+pub(crate) struct Dialer {
+    config: AsyncConnectionConfig,
+    connect_timeout: Duration,
+    handshake_timeout: Duration,
+    keepalive: Option<Keepalive>,
+    client_name: Option<String>,
+    address: Arc<str>,
+}
+
+/// TCP keepalive probes, and the `TCP_USER_TIMEOUT` that goes with them.
+#[derive(Clone, Copy)]
+struct Keepalive {
+    idle: Duration,
+    interval: Duration,
+}
+
+/// Unanswered keepalive probes before the OS gives up on the peer.
+const KEEPALIVE_PROBES: u32 = 3;
+
+impl Keepalive {
+    /// Probes after `idle`, then every `idle / 2` (at least a second each).
+    fn new(idle: Duration) -> Self {
+        let idle = idle.max(Duration::from_secs(1));
+        Keepalive {
+            idle,
+            interval: (idle / 2).max(Duration::from_secs(1)),
+        }
+    }
+
+    fn probes(&self) -> socket2::TcpKeepalive {
+        socket2::TcpKeepalive::new()
+            .with_time(self.idle)
+            .with_interval(self.interval)
+            .with_retries(KEEPALIVE_PROBES)
+    }
+
+    /// The same total as the keepalive probes: unacknowledged writes fail as fast as an
+    /// unanswered keepalive.
+    fn user_timeout(&self) -> Duration {
+        self.idle + self.interval * KEEPALIVE_PROBES
+    }
+
+    fn apply(&self, stream: &tokio::net::TcpStream) -> std::io::Result<()> {
+        let socket = socket2::SockRef::from(stream);
+        socket.set_tcp_keepalive(&self.probes())?;
+        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+        socket.set_tcp_user_timeout(Some(self.user_timeout()))?;
+        Ok(())
+    }
+}
+
+/// The TCP settings redis-rs applies to the sockets it opens (`rediss://`).
+pub(crate) fn tcp_settings(options: &PoolOptions) -> TcpSettings {
+    let settings = TcpSettings::default().set_nodelay(true);
+    let Some(keepalive) = options.tcp_keepalive.map(Keepalive::new) else {
+        return settings;
+    };
+    let settings = settings.set_keepalive(keepalive.probes());
+    #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+    let settings = settings.set_user_timeout(keepalive.user_timeout());
+    settings
+}
+
+impl Dialer {
+    pub(crate) fn new(options: &PoolOptions, address: Arc<str>) -> Self {
+        Dialer {
+            // Reply timeouts are ours to apply (see `guarded`): never the redis crate's.
+            config: AsyncConnectionConfig::new()
+                .set_connection_timeout(None)
+                .set_response_timeout(None),
+            connect_timeout: options.effective_connect_timeout(),
+            handshake_timeout: options.handshake_timeout(),
+            keepalive: options.tcp_keepalive.map(Keepalive::new),
+            client_name: options.client_name.clone(),
+            address,
+        }
+    }
+
+    /// Opens a connection to the server `client` names.
+    pub(crate) async fn open(&self, client: &redis::Client) -> Result<Opened> {
+        let info = client.get_connection_info();
+        let mut opened = match info.addr() {
+            ConnectionAddr::Tcp(host, port) => {
+                let stream = self
+                    .connect(tokio::net::TcpStream::connect((host.as_str(), *port)))
+                    .await?;
+                let _ = stream.set_nodelay(true);
+                if let Some(keepalive) = &self.keepalive {
+                    keepalive
+                        .apply(&stream)
+                        .map_err(|e| self.failed(e.into()))?;
+                }
+                self.handshake(info, stream).await?
+            }
+            #[cfg(unix)]
+            ConnectionAddr::Unix(path) => {
+                let stream = self
+                    .connect(tokio::net::UnixStream::connect(path))
+                    .await?;
+                self.handshake(info, stream).await?
+            }
+            _ => {
+                let limit = self.connect_timeout + self.handshake_timeout;
+                let opening = client.get_multiplexed_async_connection_with_config(&self.config);
+                let conn = tokio::time::timeout(limit, opening)
+                    .await
+                    .map_err(|_| self.timed_out(limit))?
+                    .map_err(|e| self.failed(e))?;
+                Opened { conn, driver: None }
+            }
+        };
+        if let Some(name) = &self.client_name {
+            let mut setname = redis::cmd("CLIENT");
+            setname.arg("SETNAME").arg(name);
+            let setname = setname.exec_async(&mut opened.conn);
+            let named = tokio::time::timeout(self.handshake_timeout, setname).await;
+            let named = named.map_err(|_| self.timed_out(self.handshake_timeout));
+            if let Err(err) = named.and_then(|r| r.map_err(|e| self.failed(e))) {
+                if let Some(driver) = &opened.driver {
+                    driver.abort();
+                }
+                return Err(err);
+            }
+        }
+        Ok(opened)
+    }
+
+    async fn connect<S>(&self, connecting: impl Future<Output = std::io::Result<S>>) -> Result<S> {
+        tokio::time::timeout(self.connect_timeout, connecting)
+            .await
+            .map_err(|_| self.timed_out(self.connect_timeout))?
+            .map_err(|e| self.failed(e.into()))
+    }
+
+    /// redis-rs's handshake on `stream`, bounded by the handshake timeout; then the driver
+    /// task, spawned here so that we hold its abort handle.
+    async fn handshake<S>(&self, info: &ConnectionInfo, stream: S) -> Result<Opened>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let handshake = MultiplexedConnection::new_with_config(
+            info.redis_settings(),
+            stream,
+            self.config.clone(),
+        );
+        let (conn, driver) = tokio::time::timeout(self.handshake_timeout, handshake)
+            .await
+            .map_err(|_| self.timed_out(self.handshake_timeout))?
+            .map_err(|e| self.failed(e))?;
+        let driver = tokio::spawn(driver).abort_handle();
+        Ok(Opened {
+            conn,
+            driver: Some(driver),
+        })
+    }
+
+    fn timed_out(&self, timeout: Duration) -> Error {
+        Error::ConnectTimeout {
+            address: self.address.to_string(),
+            timeout,
+        }
+    }
+
+    fn failed(&self, source: RedisError) -> Error {
+        Error::Connect {
+            address: self.address.to_string(),
+            source,
+        }
+    }
+}
