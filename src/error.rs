@@ -52,8 +52,8 @@ pub enum Error {
     /// `socket_connect_timeout`), the handshake (bounded by `socket_timeout`), or both within
     /// the caller's `pool_timeout`.
     #[error(
-        "connecting to redis at {address} did not complete within {timeout:?} \
-         (TCP connect or handshake: HELLO/AUTH/SELECT/CLIENT SETNAME)"
+        "connecting to redis at {address} timed out after {timeout:?}: the TCP connect or \
+         the handshake (HELLO/AUTH/SELECT/CLIENT SETNAME) did not complete"
     )]
     ConnectTimeout {
         /// Where we tried to connect, without credentials.

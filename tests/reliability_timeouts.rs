@@ -147,11 +147,12 @@ async fn a_full_pool_makes_callers_wait_at_most_the_pool_timeout() {
     let (pool, factory) = client(
         &server.url(0),
         &[
-            ("max_connections", "2"),
+            ("max_connections", "3"),
             ("pool_timeout", "300 milliseconds"),
         ],
     );
-    // Two handles each pin a connection with WATCH: the pool is full.
+    // Two handles each pin a connection with WATCH: the pool is full (the third slot is the
+    // shared connection's, kept for ordinary commands).
     let mut holders = Vec::new();
     for _ in 0..2 {
         let mut redis = factory.connection();

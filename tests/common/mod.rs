@@ -189,6 +189,7 @@ fn unique_dir() -> PathBuf {
 }
 
 pub mod cluster;
+pub mod fake_server;
 pub mod fault_proxy;
 
 /// What `f` logs through `tracing` (plain text, no colours), with `f`'s result.
