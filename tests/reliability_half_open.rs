@@ -61,7 +61,10 @@ async fn time_to_recover(
 }
 
 /// After the fault, every later command works on both kinds of handle.
-async fn all_work(factory: &RedisContextFactory, kept: &mut baseplate_redis::MonitoredRedisConnection) {
+async fn all_work(
+    factory: &RedisContextFactory,
+    kept: &mut baseplate_redis::MonitoredRedisConnection,
+) {
     for _ in 0..20 {
         let value: Option<String> = kept.get("k").await.unwrap();
         assert_eq!(value.as_deref(), Some("v"));
@@ -111,7 +114,10 @@ async fn a_server_stalled_mid_reply_is_left_for_a_new_connection() {
     assert!(err.is_timeout(), "{err}");
     let took = time_to_recover(&factory, &mut kept, since).await;
     println!("stalled connection replaced; commands succeed again after {took:?}");
-    assert!(took <= SOCKET_TIMEOUT * 2 + Duration::from_secs(1), "{took:?}");
+    assert!(
+        took <= SOCKET_TIMEOUT * 2 + Duration::from_secs(1),
+        "{took:?}"
+    );
     all_work(&factory, &mut kept).await;
     let big: String = kept.get("big").await.unwrap();
     assert_eq!(big.len(), 100_000);
@@ -136,13 +142,20 @@ async fn an_endless_reply_is_cut_off_when_its_command_times_out() {
     let started = Instant::now();
     let err = redis.get::<_, String>("huge").await.unwrap_err();
     assert!(err.is_timeout(), "{err}");
-    assert!(started.elapsed() < SOCKET_TIMEOUT * 3, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < SOCKET_TIMEOUT * 3,
+        "{:?}",
+        started.elapsed()
+    );
 
     // The connection is closed once found stuck (socket timeout + probe): the server sees
     // it closed, and the bytes it managed to send stop growing.
     let deadline = Instant::now() + Duration::from_secs(5);
     while fake.connections_closed_by_client() == 0 {
-        assert!(Instant::now() < deadline, "the stuck connection was never closed");
+        assert!(
+            Instant::now() < deadline,
+            "the stuck connection was never closed"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let closed_after = started.elapsed();
@@ -153,7 +166,10 @@ async fn an_endless_reply_is_cut_off_when_its_command_times_out() {
         "endless reply closed {closed_after:?} after its GET started, after {} MiB",
         sent / (1024 * 1024)
     );
-    assert!(closed_after <= SOCKET_TIMEOUT + Duration::from_secs(1), "{closed_after:?}");
+    assert!(
+        closed_after <= SOCKET_TIMEOUT + Duration::from_secs(1),
+        "{closed_after:?}"
+    );
 
     // And the client works again on a new connection.
     let pong: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();

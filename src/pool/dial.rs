@@ -122,9 +122,7 @@ impl Dialer {
             }
             #[cfg(unix)]
             ConnectionAddr::Unix(path) => {
-                let stream = self
-                    .connect(tokio::net::UnixStream::connect(path))
-                    .await?;
+                let stream = self.connect(tokio::net::UnixStream::connect(path)).await?;
                 self.handshake(info, stream).await?
             }
             _ => {

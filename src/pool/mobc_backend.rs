@@ -60,9 +60,12 @@ pub struct MobcBackend {
 #[derive(Debug, Default)]
 struct Counts {
     open: AtomicU32,
-    // Connects and handshakes under way: a caller whose deadline passes meanwhile is told
-    // that a connect did not complete, not that the pool was full.
+    // Connects and handshakes under way, and when one was last abandoned unfinished (its
+    // caller's deadline passed): a caller whose deadline passes while one is under way, or
+    // after one was abandoned during its wait, is told that a connect did not complete, not
+    // that the pool was full.
     connecting: AtomicU32,
+    connect_abandoned: Mutex<Option<Instant>>,
     exclusive_in_use: AtomicU32,
     shared_in_flight: Arc<InFlightCount>,
     // When a connection was last found broken: idle connections not verified since then
@@ -104,19 +107,46 @@ impl Drop for DriverGuard {
     }
 }
 
-/// Counts a connect under way, until it completes or its caller gives up.
-struct ConnectingGuard<'a>(&'a AtomicU32);
+/// Counts a connect under way, until it completes or its caller gives up (then noted as
+/// abandoned).
+struct ConnectingGuard<'a> {
+    counts: &'a Counts,
+    finished: bool,
+}
 
 impl<'a> ConnectingGuard<'a> {
-    fn enter(count: &'a AtomicU32) -> Self {
-        count.fetch_add(1, Ordering::Relaxed);
-        ConnectingGuard(count)
+    fn enter(counts: &'a Counts) -> Self {
+        counts.connecting.fetch_add(1, Ordering::Relaxed);
+        ConnectingGuard {
+            counts,
+            finished: false,
+        }
     }
 }
 
 impl Drop for ConnectingGuard<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if !self.finished {
+            let mut abandoned = self
+                .counts
+                .connect_abandoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            *abandoned = Some(Instant::now());
+        }
+        self.counts.connecting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Counts {
+    /// Whether a connect was under way, or was abandoned unfinished, since `since`.
+    fn connect_stalled_since(&self, since: Instant) -> bool {
+        self.connecting.load(Ordering::Relaxed) > 0
+            || self
+                .connect_abandoned
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|at| at >= since)
     }
 }
 
@@ -169,7 +199,11 @@ impl SharedLease {
 
 impl Drop for SharedLease {
     fn drop(&mut self) {
-        let lease = self.lease.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let lease = self
+            .lease
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(lease) = lease {
             give_back(lease, self.poison.is_set());
         }
@@ -191,7 +225,7 @@ impl mobc::Manager for Manager {
     type Error = Error;
 
     async fn connect(&self) -> Result<Managed> {
-        let _connecting = ConnectingGuard::enter(&self.counts.connecting);
+        let mut connecting = ConnectingGuard::enter(&self.counts);
         let (client, poison) = match &self.target {
             Target::Fixed(client) => ((**client).clone(), Poison::default()),
             Target::Sentinel(resolver) => {
@@ -199,7 +233,10 @@ impl mobc::Manager for Manager {
                 (client, Poison::following(resolver.epoch(), epoch))
             }
         };
-        let opened = self.dialer.open(&client).await?;
+        let opened = self.dialer.open(&client).await;
+        // Failed or not, it completed: only a connect cut off by its caller is abandoned.
+        connecting.finished = true;
+        let opened = opened?;
         if let Some(driver) = &opened.driver {
             poison.attach_driver(driver.clone());
         }
@@ -430,14 +467,13 @@ impl MobcBackend {
         deadline: Deadline,
         wait: impl std::future::Future<Output = Result<T>>,
     ) -> Result<T> {
+        let since = (deadline - self.options.pool_timeout).into_std();
         match tokio::time::timeout_at(deadline, wait).await {
             Ok(result) => result,
-            Err(_) if self.counts.connecting.load(Ordering::Relaxed) > 0 => {
-                Err(Error::ConnectTimeout {
-                    address: self.address.to_string(),
-                    timeout: self.options.pool_timeout,
-                })
-            }
+            Err(_) if self.counts.connect_stalled_since(since) => Err(Error::ConnectTimeout {
+                address: self.address.to_string(),
+                timeout: self.options.pool_timeout,
+            }),
             Err(_) => Err(self.exhausted()),
         }
     }

@@ -34,8 +34,7 @@ pub use memory::InMemoryBackend;
 pub use mobc_backend::MobcBackend;
 pub use options::{
     ClientAuth, PoolOptions, TlsOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK_INTERVAL,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_TCP_KEEPALIVE,
-    DEFAULT_POOL_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
 pub use state::PoolState;
 

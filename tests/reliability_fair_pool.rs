@@ -1,0 +1,182 @@
+//! Issue 12, point 3: a fair pool with a real bound. Blocking commands never take the
+//! shared connection's slot, so ordinary commands are never starved by them; no caller waits
+//! longer than `pool_timeout` in total, however many wait beside it; and the server never
+//! sees more than `max_connections` sockets (CLIENT LIST).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baseplate_redis::config::RawConfig;
+use baseplate_redis::pool::PoolBackend;
+use baseplate_redis::{pool_from_config, RedisContextFactory};
+use common::RedisServer;
+use redis::AsyncCommands;
+
+const POOL_TIMEOUT: Duration = Duration::from_secs(1);
+/// Scheduling slack on a loaded 2-core CI machine.
+const SLACK: Duration = Duration::from_millis(400);
+
+fn client(
+    server: &RedisServer,
+    max_connections: u32,
+) -> (Arc<dyn PoolBackend>, Arc<RedisContextFactory>) {
+    let config = RawConfig::from_pairs([
+        ("redis.url", server.url(0)),
+        ("redis.max_connections", max_connections.to_string()),
+        ("redis.pool_timeout", "1 second".to_string()),
+    ]);
+    let pool = pool_from_config(&config, "redis.").unwrap();
+    (pool.clone(), Arc::new(RedisContextFactory::new(pool)))
+}
+
+type Popped = redis::RedisResult<Option<(String, String)>>;
+
+/// Starts a BLPOP on an empty list that blocks for `secs`; returns its outcome and duration.
+fn blpop(
+    factory: &Arc<RedisContextFactory>,
+    key: &str,
+    secs: f64,
+) -> tokio::task::JoinHandle<(Popped, Duration)> {
+    let (factory, key) = (factory.clone(), key.to_string());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let result = factory.connection().blpop(&key, secs).await;
+        (result, started.elapsed())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_commands_that_came_first_never_starve_ordinary_ones() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "v"]);
+    let (pool, factory) = client(&server, 4);
+
+    // Four BLPOPs arrive first: three get the exclusive slots, the fourth waits.
+    let blockers: Vec<_> = (0..4)
+        .map(|i| blpop(&factory, &format!("empty{i}"), 3.0))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.state().in_use < 3 {
+        assert!(Instant::now() < deadline, "{:?}", pool.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Ordinary commands, many at once, all go through at once on the shared connection.
+    let started = Instant::now();
+    let gets: Vec<_> = (0..20)
+        .map(|_| {
+            let factory = factory.clone();
+            tokio::spawn(async move {
+                let started = Instant::now();
+                let value: Option<String> = factory.connection().get("k").await.unwrap();
+                assert_eq!(value.as_deref(), Some("v"));
+                started.elapsed()
+            })
+        })
+        .collect();
+    let mut slowest = Duration::ZERO;
+    for get in gets {
+        slowest = slowest.max(get.await.unwrap());
+    }
+    println!("slowest of 20 GETs beside 4 BLPOPs with max_connections = 4: {slowest:?}");
+    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        server.connected_clients() <= 4,
+        "{}",
+        server.query::<String>(&["CLIENT", "LIST"])
+    );
+
+    // The fourth BLPOP waited at most the pool timeout and says the pool was exhausted.
+    let mut timed_out = 0;
+    for blocker in blockers {
+        let (result, took) = blocker.await.unwrap();
+        if let Err(err) = result {
+            timed_out += 1;
+            assert!(err.is_timeout(), "{err}");
+            assert!(err.to_string().contains("all 4 in use"), "{err}");
+            assert!(
+                took >= POOL_TIMEOUT && took <= POOL_TIMEOUT + SLACK,
+                "{took:?}"
+            );
+        }
+    }
+    assert_eq!(timed_out, 1);
+    assert_eq!(pool.state().in_use, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_caller_waits_longer_than_the_pool_timeout_however_many_wait() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "v"]);
+    let (pool, factory) = client(&server, 2);
+
+    // One BLPOP holds the only exclusive slot for 4 s; eight more queue behind it.
+    let holder = blpop(&factory, "held", 4.0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.state().in_use < 1 {
+        assert!(Instant::now() < deadline, "{:?}", pool.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let waiters: Vec<_> = (0..8)
+        .map(|i| blpop(&factory, &format!("w{i}"), 0.1))
+        .collect();
+    // Meanwhile ordinary commands are served.
+    let value: Option<String> = factory.connection().get("k").await.unwrap();
+    assert_eq!(value.as_deref(), Some("v"));
+
+    let mut longest = Duration::ZERO;
+    for waiter in waiters {
+        let (result, took) = waiter.await.unwrap();
+        let err = result.unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(err.to_string().contains("no redis connection"), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("127.0.0.1:{}", server.port())),
+            "{err}"
+        );
+        longest = longest.max(took);
+    }
+    println!(
+        "longest wait of 8 callers queued for 1 exclusive slot: {longest:?} (pool_timeout 1 s)"
+    );
+    assert!(longest <= POOL_TIMEOUT + SLACK, "{longest:?}");
+    assert!(server.connected_clients() <= 2);
+    holder.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiters_are_served_in_arrival_order() {
+    let server = RedisServer::start();
+    let (pool, factory) = client(&server, 2);
+    let holder = blpop(&factory, "first", 0.3);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.state().in_use < 1 {
+        assert!(Instant::now() < deadline, "{:?}", pool.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Three more, 20 ms apart: each gets the slot after the one before it, all in time.
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        waiters.push(blpop(&factory, &format!("next{i}"), 0.15));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    holder.await.unwrap().0.unwrap();
+    let mut finished = Vec::new();
+    for waiter in waiters {
+        let (result, took) = waiter.await.unwrap();
+        assert_eq!(result.unwrap(), None);
+        finished.push(took);
+    }
+    // Started 20 ms apart, so in arrival order each ends 0.15 s after the one before it
+    // (it waited for that one's BLPOP): completion times, from the first start, increase.
+    let ended: Vec<Duration> = finished
+        .iter()
+        .enumerate()
+        .map(|(i, took)| *took + Duration::from_millis(20) * i as u32)
+        .collect();
+    assert!(ended.windows(2).all(|w| w[0] < w[1]), "{ended:?}");
+}
