@@ -5,7 +5,8 @@
 //! SELECT, CLIENT SETINFO) and our CLIENT SETNAME get the socket timeout, as every other read.
 //! We also spawn the connection's driver task ourselves and keep its abort handle, so that a
 //! connection found dead is closed at once (see `Poison::retire`). For `rediss://` redis-rs
-//! opens the TLS stream; its connect and handshake are bounded together.
+//! opens the TLS stream; its connect and handshake are bounded together, by the longer of the
+//! two bounds.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -126,7 +127,8 @@ impl Dialer {
                 self.handshake(info, stream).await?
             }
             _ => {
-                let limit = self.connect_timeout + self.handshake_timeout;
+                // One bound for connect, TLS and handshake together: the longer of the two.
+                let limit = self.connect_timeout.max(self.handshake_timeout);
                 let opening = client.get_multiplexed_async_connection_with_config(&self.config);
                 let conn = tokio::time::timeout(limit, opening)
                     .await

@@ -8,7 +8,9 @@
 //! cancelled mid-command is closed rather than reused, and the next caller opens a fresh
 //! one, which is how the pool recovers by itself after a server restart. Once a connection
 //! was found broken, idle ones not verified since are PINGed before they are handed out, so
-//! a restart costs one failed command rather than one per open socket.
+//! a restart costs one failed command rather than one per open socket. A shared connection
+//! that stops answering after a timeout (half-open, stalled) is retired by its probe (see
+//! `guarded`) and closed at once, giving its slot to its replacement.
 //!
 //! Fairness: exclusive checkouts are limited to `max_connections - 1` by a FIFO semaphore, so
 //! the shared connection always has its slot and ordinary commands never wait behind
