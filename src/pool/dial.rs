@@ -182,14 +182,21 @@ impl Dialer {
         })
     }
 
-    fn timed_out(&self, timeout: Duration) -> Error {
+    /// How long a TCP connect may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// Opening the connection did not complete within `timeout`.
+    pub(crate) fn timed_out(&self, timeout: Duration) -> Error {
         Error::ConnectTimeout {
             address: self.address.to_string(),
             timeout,
         }
     }
 
-    fn failed(&self, source: RedisError) -> Error {
+    /// Opening the connection failed.
+    pub(crate) fn failed(&self, source: RedisError) -> Error {
         Error::Connect {
             address: self.address.to_string(),
             source,

@@ -31,7 +31,7 @@ use redis::ConnectionInfo;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant as Deadline;
 
-use super::dial::{tcp_settings, Dialer};
+use super::dial::{tcp_settings, Dialer, Opened};
 use super::guarded::{GuardedConnection, Poison, Sharing};
 use super::in_flight::InFlightCount;
 use super::{PoolBackend, PoolOptions, PoolState, PooledConnection, Release};
@@ -221,6 +221,25 @@ fn give_back(lease: mobc::Connection<Manager>, discard: bool) {
     }
 }
 
+impl Manager {
+    /// Opens a connection to the target; behind sentinels, asking them (within the connect
+    /// timeout) where the primary is first.
+    async fn open(&self) -> Result<(Opened, Poison)> {
+        let (client, poison) = match &self.target {
+            Target::Fixed(client) => ((**client).clone(), Poison::default()),
+            Target::Sentinel(resolver) => {
+                let asked = tokio::time::timeout(self.dialer.connect_timeout(), resolver.primary());
+                let (client, epoch) = asked
+                    .await
+                    .map_err(|_| self.dialer.timed_out(self.dialer.connect_timeout()))?
+                    .map_err(|e| self.dialer.failed(e))?;
+                (client, Poison::following(resolver.epoch(), epoch))
+            }
+        };
+        Ok((self.dialer.open(&client).await?, poison))
+    }
+}
+
 #[async_trait]
 impl mobc::Manager for Manager {
     type Connection = Managed;
@@ -228,17 +247,10 @@ impl mobc::Manager for Manager {
 
     async fn connect(&self) -> Result<Managed> {
         let mut connecting = ConnectingGuard::enter(&self.counts);
-        let (client, poison) = match &self.target {
-            Target::Fixed(client) => ((**client).clone(), Poison::default()),
-            Target::Sentinel(resolver) => {
-                let (client, epoch) = resolver.primary().await?;
-                (client, Poison::following(resolver.epoch(), epoch))
-            }
-        };
-        let opened = self.dialer.open(&client).await;
+        let opened = self.open().await;
         // Failed or not, it completed: only a connect cut off by its caller is abandoned.
         connecting.finished = true;
-        let opened = opened?;
+        let (opened, poison) = opened?;
         if let Some(driver) = &opened.driver {
             poison.attach_driver(driver.clone());
         }
