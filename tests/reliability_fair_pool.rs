@@ -33,6 +33,15 @@ fn client(
 
 type Popped = redis::RedisResult<Option<(String, String)>>;
 
+/// Waits (at most 5 s) until `n` connections are in use.
+async fn wait_for_in_use(pool: &Arc<dyn PoolBackend>, n: u32) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pool.state().in_use < n {
+        assert!(Instant::now() < deadline, "{:?}", pool.state());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Starts a BLPOP on an empty list that blocks for `secs`; returns its outcome and duration.
 fn blpop(
     factory: &Arc<RedisContextFactory>,
@@ -57,11 +66,7 @@ async fn blocking_commands_that_came_first_never_starve_ordinary_ones() {
     let blockers: Vec<_> = (0..4)
         .map(|i| blpop(&factory, &format!("empty{i}"), 3.0))
         .collect();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pool.state().in_use < 3 {
-        assert!(Instant::now() < deadline, "{:?}", pool.state());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_in_use(&pool, 3).await;
 
     // Ordinary commands, many at once, all go through at once on the shared connection.
     let started = Instant::now();
@@ -115,11 +120,7 @@ async fn no_caller_waits_longer_than_the_pool_timeout_however_many_wait() {
 
     // One BLPOP holds the only exclusive slot for 4 s; eight more queue behind it.
     let holder = blpop(&factory, "held", 4.0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pool.state().in_use < 1 {
-        assert!(Instant::now() < deadline, "{:?}", pool.state());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_in_use(&pool, 1).await;
     let waiters: Vec<_> = (0..8)
         .map(|i| blpop(&factory, &format!("w{i}"), 0.1))
         .collect();
@@ -153,11 +154,7 @@ async fn waiters_are_served_in_arrival_order() {
     let server = RedisServer::start();
     let (pool, factory) = client(&server, 2);
     let holder = blpop(&factory, "first", 0.3);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while pool.state().in_use < 1 {
-        assert!(Instant::now() < deadline, "{:?}", pool.state());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for_in_use(&pool, 1).await;
     // Three more, 20 ms apart: each gets the slot after the one before it, all in time.
     let mut waiters = Vec::new();
     for i in 0..3 {

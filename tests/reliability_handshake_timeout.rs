@@ -28,6 +28,17 @@ fn client(url: &str, extra: &[(&str, &str)]) -> (Arc<dyn PoolBackend>, Arc<Redis
     (pool.clone(), Arc::new(RedisContextFactory::new(pool)))
 }
 
+/// The error of a GET on a fresh handle, and how long it took.
+async fn first_error(factory: &RedisContextFactory) -> (redis::RedisError, Duration) {
+    let started = Instant::now();
+    let err = factory
+        .connection()
+        .get::<_, Option<String>>("k")
+        .await
+        .unwrap_err();
+    (err, started.elapsed())
+}
+
 fn assert_never_completed(err: &redis::RedisError, port: u16) {
     let message = err.to_string();
     assert!(err.is_timeout(), "{message}");
@@ -58,13 +69,7 @@ async fn the_handshake_with_a_busy_server_is_bounded_by_the_socket_timeout() {
     });
     std::thread::sleep(Duration::from_millis(100));
 
-    let started = Instant::now();
-    let err = factory
-        .connection()
-        .get::<_, Option<String>>("k")
-        .await
-        .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = first_error(&factory).await;
     println!("handshake with a server busy for 2 s failed after {took:?}: {err}");
     assert_never_completed(&err, server.port());
     assert!(took >= Duration::from_millis(200), "{took:?}");
@@ -123,13 +128,7 @@ async fn with_a_socket_timeout_a_silent_server_fails_the_handshake_within_it() {
     let proxy = FaultProxy::start(server.port()).await;
     proxy.set_new_connections(NewConnections::Blackhole);
     let (_pool, factory) = client(&proxy.url(0), &[("socket_timeout", "200 milliseconds")]);
-    let started = Instant::now();
-    let err = factory
-        .connection()
-        .get::<_, Option<String>>("k")
-        .await
-        .unwrap_err();
-    let took = started.elapsed();
+    let (err, took) = first_error(&factory).await;
     assert_never_completed(&err, proxy.port());
     assert!(took <= Duration::from_millis(200) + SLACK, "{took:?}");
 }
