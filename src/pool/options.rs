@@ -204,3 +204,33 @@ impl PoolOptions {
 /// The longest a liveness PING may take: keeps the time to replace a half-open connection
 /// within `socket_timeout + 1 s`.
 pub(crate) const MAX_PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_set_up_bounds_follow_the_configured_timeouts() {
+        let defaults = PoolOptions::default();
+        assert_eq!(
+            defaults.effective_connect_timeout(),
+            DEFAULT_CONNECT_TIMEOUT
+        );
+        // Without a socket timeout the handshake gets the connect bound.
+        assert_eq!(defaults.handshake_timeout(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(defaults.probe_timeout(), MAX_PROBE_TIMEOUT);
+        assert_eq!(defaults.tcp_keepalive, Some(DEFAULT_TCP_KEEPALIVE));
+
+        let fast = PoolOptions::default()
+            .connect_timeout(Some(Duration::from_secs(3)))
+            .socket_timeout(Some(Duration::from_millis(200)));
+        assert_eq!(fast.effective_connect_timeout(), Duration::from_secs(3));
+        assert_eq!(fast.handshake_timeout(), Duration::from_millis(200));
+        assert_eq!(fast.probe_timeout(), Duration::from_millis(200));
+
+        // A long socket timeout still probes within a second.
+        let slow = PoolOptions::default().socket_timeout(Some(Duration::from_secs(30)));
+        assert_eq!(slow.probe_timeout(), MAX_PROBE_TIMEOUT);
+        assert_eq!(slow.handshake_timeout(), Duration::from_secs(30));
+    }
+}

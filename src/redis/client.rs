@@ -363,3 +363,30 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keepalive(value: Option<&str>) -> Option<Duration> {
+        let mut config = RawConfig::from_pairs([("foo.url", "redis://localhost:6379/0")]);
+        if let Some(value) = value {
+            config.insert("foo.tcp_keepalive".to_string(), value);
+        }
+        RedisClientConfig::from_config(&config, "foo.")
+            .unwrap()
+            .pool_options()
+            .tcp_keepalive
+    }
+
+    #[test]
+    fn tcp_keepalive_is_on_by_default_configurable_and_zero_turns_it_off() {
+        assert_eq!(keepalive(None), Some(crate::pool::DEFAULT_TCP_KEEPALIVE));
+        assert_eq!(keepalive(Some("30 seconds")), Some(Duration::from_secs(30)));
+        assert_eq!(keepalive(Some("0 seconds")), None);
+        let mut config = RawConfig::from_pairs([("foo.url", "redis://localhost:6379/0")]);
+        config.insert("foo.tcp_keepalive".to_string(), "often");
+        let err = RedisClientConfig::from_config(&config, "foo.").unwrap_err();
+        assert_eq!(err.key(), "foo.tcp_keepalive");
+    }
+}
