@@ -175,3 +175,26 @@ async fn an_endless_reply_is_cut_off_when_its_command_times_out() {
     let pong: String = redis::cmd("PING").query_async(&mut redis).await.unwrap();
     assert_eq!(pong, "PONG");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_alive_connection_is_kept() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "v"]);
+    let proxy = FaultProxy::start(server.port()).await;
+    let (_pool, factory) = client(&proxy.url(0));
+    let mut redis = factory.connection();
+    let _: Option<String> = redis.get("k").await.unwrap();
+
+    // The reply comes 50 ms after the command's timeout: the probe's PING, queued behind it,
+    // is answered well within its own 200 ms, so the connection is not replaced.
+    let err = redis::cmd("DEBUG")
+        .arg("SLEEP")
+        .arg("0.25")
+        .exec_async(&mut redis)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    all_work(&factory, &mut redis).await;
+    assert_eq!(proxy.accepted(), 1, "a live connection was replaced");
+}
