@@ -23,7 +23,27 @@ use crate::{Error, Result};
 /// A connection just opened, with its driver task when we spawned it.
 pub(crate) struct Opened {
     pub(crate) conn: MultiplexedConnection,
-    pub(crate) driver: Option<AbortHandle>,
+    pub(crate) driver: DriverGuard,
+}
+
+/// Stops the connection's driver task (closing its socket) when dropped: when the pool drops
+/// the connection, or when opening it is abandoned half-way. Clones of the connection still
+/// held elsewhere then fail instead of keeping the socket open.
+pub(crate) struct DriverGuard(Option<AbortHandle>);
+
+impl DriverGuard {
+    /// The driver task, when we spawned it (not for `rediss://`).
+    pub(crate) fn handle(&self) -> Option<&AbortHandle> {
+        self.0.as_ref()
+    }
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(driver) = &self.0 {
+            driver.abort();
+        }
+    }
 }
 
 /// Opens connections with the pool's bounds and socket options.
@@ -134,7 +154,10 @@ impl Dialer {
                     .await
                     .map_err(|_| self.timed_out(limit))?
                     .map_err(|e| self.failed(e))?;
-                Opened { conn, driver: None }
+                Opened {
+                    conn,
+                    driver: DriverGuard(None),
+                }
             }
         };
         if let Some(name) = &self.client_name {
@@ -142,13 +165,10 @@ impl Dialer {
             setname.arg("SETNAME").arg(name);
             let setname = setname.exec_async(&mut opened.conn);
             let named = tokio::time::timeout(self.handshake_timeout, setname).await;
-            let named = named.map_err(|_| self.timed_out(self.handshake_timeout));
-            if let Err(err) = named.and_then(|r| r.map_err(|e| self.failed(e))) {
-                if let Some(driver) = &opened.driver {
-                    driver.abort();
-                }
-                return Err(err);
-            }
+            // On an error `opened` is dropped, and with it the driver task.
+            named
+                .map_err(|_| self.timed_out(self.handshake_timeout))?
+                .map_err(|e| self.failed(e))?;
         }
         Ok(opened)
     }
@@ -175,11 +195,8 @@ impl Dialer {
             .await
             .map_err(|_| self.timed_out(self.handshake_timeout))?
             .map_err(|e| self.failed(e))?;
-        let driver = tokio::spawn(driver).abort_handle();
-        Ok(Opened {
-            conn,
-            driver: Some(driver),
-        })
+        let driver = DriverGuard(Some(tokio::spawn(driver).abort_handle()));
+        Ok(Opened { conn, driver })
     }
 
     /// How long a TCP connect may take.

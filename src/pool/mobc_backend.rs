@@ -31,7 +31,7 @@ use redis::ConnectionInfo;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant as Deadline;
 
-use super::dial::{tcp_settings, Dialer, Opened};
+use super::dial::{tcp_settings, Dialer, DriverGuard, Opened};
 use super::guarded::{GuardedConnection, Poison, Sharing};
 use super::in_flight::InFlightCount;
 use super::{PoolBackend, PoolOptions, PoolState, PooledConnection, Release};
@@ -95,18 +95,6 @@ struct Managed {
     verified_at: Instant,
     _open: OpenGuard,
     _driver: DriverGuard,
-}
-
-/// Stops the connection's driver task (closing its socket) when mobc drops the connection;
-/// clones of the connection still held elsewhere then fail instead of keeping it open.
-struct DriverGuard(Option<tokio::task::AbortHandle>);
-
-impl Drop for DriverGuard {
-    fn drop(&mut self) {
-        if let Some(driver) = &self.0 {
-            driver.abort();
-        }
-    }
 }
 
 /// Counts a connect under way, until it completes or its caller gives up (then noted as
@@ -251,7 +239,7 @@ impl mobc::Manager for Manager {
         // Failed or not, it completed: only a connect cut off by its caller is abandoned.
         connecting.finished = true;
         let (opened, poison) = opened?;
-        if let Some(driver) = &opened.driver {
+        if let Some(driver) = opened.driver.handle() {
             poison.attach_driver(driver.clone());
         }
         self.counts.open.fetch_add(1, Ordering::Relaxed);
@@ -260,7 +248,7 @@ impl mobc::Manager for Manager {
             poison,
             verified_at: Instant::now(),
             _open: OpenGuard(self.counts.clone()),
-            _driver: DriverGuard(opened.driver),
+            _driver: opened.driver,
         })
     }
 
