@@ -362,11 +362,6 @@ mod tests {
             "{err}"
         );
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
 
     fn keepalive(value: Option<&str>) -> Option<Duration> {
         let mut config = RawConfig::from_pairs([("foo.url", "redis://localhost:6379/0")]);
