@@ -273,7 +273,7 @@ pub(crate) fn in_context(
 }
 
 /// Our error, if `err` carries one (see `From<Error> for RedisError`).
-fn carried(err: &redis::RedisError) -> Option<&Error> {
+pub(crate) fn carried(err: &redis::RedisError) -> Option<&Error> {
     io_error(err)?.get_ref()?.downcast_ref::<Error>()
 }
 

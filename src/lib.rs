@@ -12,6 +12,7 @@ mod redis;
 pub mod runtime;
 pub mod sink;
 pub mod span;
+pub mod telemetry;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod web;

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 use crate::context::ContextFactory;
 use crate::pool::PoolBackend;
 use crate::sink::{key, names, MetricsSink};
+use crate::telemetry::MetricNaming;
 
 /// The usual reporting interval.
 pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
@@ -107,9 +108,31 @@ pub(crate) fn report_all(
 
 /// Reports a pool's size and use under the client's name, with baseplate.py's names and
 /// formulas (`BlockingConnectionPool`: `in_use = max - free slots`), plus two gauges of ours
-/// whose names say what they count.
-pub(crate) fn report_pool_state(name: &str, pool: &dyn PoolBackend, sink: &dyn MetricsSink) {
+/// whose names say what they count; and, when `naming` asks for them, the OpenTelemetry
+/// `db.client.connection.count` (idle, used) and `db.client.connection.max`.
+pub(crate) fn report_pool_state(
+    name: &str,
+    pool: &dyn PoolBackend,
+    sink: &dyn MetricsSink,
+    naming: MetricNaming,
+) {
     let state = pool.state();
+    if naming.opentelemetry() {
+        let pool_name = (names::OTEL_CONNECTION_POOL_NAME, name);
+        for (state_name, count) in [
+            (names::OTEL_STATE_IDLE, state.open_and_available()),
+            (names::OTEL_STATE_USED, state.in_use),
+        ] {
+            let labels = [pool_name, (names::OTEL_CONNECTION_STATE, state_name)];
+            sink.gauge(&key(names::OTEL_CONNECTION_COUNT, &labels))
+                .set(f64::from(count));
+        }
+        sink.gauge(&key(names::OTEL_CONNECTION_MAX, &[pool_name]))
+            .set(f64::from(state.max_size));
+    }
+    if !naming.baseplate() {
+        return;
+    }
     let client = [(names::LABEL_CLIENT, name)];
     let redis_pool = [(names::LABEL_POOL, name)];
     let gauges = [
@@ -148,7 +171,7 @@ mod tests {
         // 10 slots, 3 connections open, 2 of them serving a caller.
         pool.expect_state().return_const(PoolState::new(10, 3, 2));
         let sink = RecordingSink::new();
-        report_pool_state("foo", &pool, &sink);
+        report_pool_state("foo", &pool, &sink, MetricNaming::Baseplate);
         let client = [(names::LABEL_CLIENT, "foo")];
         let redis_pool = [(names::LABEL_POOL, "foo")];
         for (metric, labels, want) in [

@@ -411,6 +411,13 @@ impl LeafSpan {
         self.reporting.start
     }
 
+    /// Sets tags learnt after the span started (a script's name, a failure's class).
+    pub(crate) fn set_tags(&mut self, tags: &[(&str, &TagValue)]) {
+        for recorder in self.reporting.recorders.iter_mut() {
+            recorder.on_tags(tags);
+        }
+    }
+
     /// Ends the span at `ended` (read by the caller, who also needed it).
     pub(crate) fn finish_at(mut self, ended: Instant, error: Option<&dyn std::error::Error>) {
         self.reporting.end_at(error, Some(ended));

@@ -190,6 +190,18 @@ async fn every_slot_is_reachable_with_cluster_spans_and_metrics() {
     assert!(set.finished && set.error.is_none());
     assert!(f.spans.find("cluster.GET").unwrap().error.is_none());
     assert!(f.spans.find("cluster.INCR").unwrap().error.is_some());
+    // Lifecycle telemetry: the shared cluster connection was opened, and loaded its slot map.
+    let pool = [(names::LABEL_POOL, "cluster")];
+    assert!(
+        f.metrics
+            .counter_value(names::CONNECTIONS_OPENED_TOTAL, &pool)
+            >= 1
+    );
+    assert!(
+        f.metrics
+            .counter_value(names::CLUSTER_TOPOLOGY_REFRESHES_TOTAL, &pool)
+            >= 1
+    );
 
     let labels = [
         (names::LABEL_COMMAND, "get"),

@@ -101,6 +101,13 @@ async fn exported_spans_carry_the_database_conventions() {
         "{:?}",
         failed.status
     );
+    // INCR of a string: Redis's `ERR value is not an integer`, as the conventions' attributes.
+    assert_eq!(attribute(&failed, "error.type"), Some("ERR".into()));
+    assert_eq!(
+        attribute(&failed, "db.response.status_code"),
+        Some("ERR".into())
+    );
+    assert_eq!(attribute(&set, "error.type"), None);
 
     for span in &spans {
         for kv in &span.attributes {

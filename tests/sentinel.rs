@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baseplate_redis::config::RawConfig;
-use baseplate_redis::sink::RecordingSink;
+use baseplate_redis::sink::{names, RecordingSink};
 use baseplate_redis::span::RecordingObserver;
 use baseplate_redis::{pool_from_config, Baseplate, ContextSpec, RedisClient};
 use common::cluster::{
@@ -16,19 +16,20 @@ use common::cluster::{
 };
 use redis::AsyncCommands;
 
-fn baseplate(url: &str) -> (Baseplate, RecordingObserver) {
+fn baseplate(url: &str) -> (Baseplate, RecordingObserver, RecordingSink) {
     let config = RawConfig::from_pairs([
         ("cache.url", url),
         ("cache.socket_timeout", "1 second"),
         ("cache.socket_connect_timeout", "1 second"),
     ]);
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(RecordingSink::new()));
+    let metrics = RecordingSink::new();
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
     baseplate.register(Arc::new(spans.clone()));
     baseplate
         .configure_context(ContextSpec::new().client("cache", RedisClient::new()))
         .unwrap();
-    (baseplate, spans)
+    (baseplate, spans, metrics)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -39,7 +40,7 @@ async fn follows_a_forced_failover() {
             .unwrap(),
     );
     let (primary, replica) = (setup.primary.port(), setup.replica.port());
-    let (baseplate, spans) = baseplate(&setup.url(2));
+    let (baseplate, spans, metrics) = baseplate(&setup.url(2));
 
     // Found through the sentinels: the commands land on the primary, in the URL's db.
     let mut context = baseplate.make_context_object();
@@ -160,6 +161,28 @@ async fn follows_a_forced_failover() {
     assert_eq!(late_failures, 0);
     let role: Vec<redis::Value> = query(replica, &["ROLE"]);
     assert_eq!(role[0], redis::Value::BulkString(b"master".to_vec()));
+    // Lifecycle telemetry: the failover was followed, and the old primary's connection
+    // closed for it once its last user let go.
+    let pool = [(names::LABEL_POOL, "cache")];
+    assert_eq!(
+        metrics.counter_value(names::SENTINEL_FAILOVERS_TOTAL, &pool),
+        1
+    );
+    drop(cache);
+    drop(context);
+    let failover_closes = [
+        (names::LABEL_POOL, "cache"),
+        (names::LABEL_REASON, names::REASON_FAILOVER),
+    ];
+    let mut closed = 0;
+    for _ in 0..100 {
+        closed = metrics.counter_value(names::CONNECTIONS_CLOSED_TOTAL, &failover_closes);
+        if closed >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed >= 1, "{:#?}", metrics.series());
 }
 
 #[test]

@@ -29,9 +29,11 @@ use super::guarded::{within, InFlight, Poison, Sharing};
 use super::hot_keys::HotKeyTracker;
 use super::in_flight::InFlightCount;
 use super::DEFAULT_POOL_TIMEOUT;
+use super::{CloseReason, ConnectionLifecycle, Redirect};
 use super::{PoolBackend, PoolState, PooledConnection, Release, DEFAULT_MAX_CONNECTIONS};
 use crate::command::{display_name, pipeline_reply_timeout, reply_timeout};
 use crate::config::{RedisUrl, UrlKind};
+use crate::telemetry::ErrorClass;
 use crate::{Error, Result};
 
 /// How long connecting to one node may take when `socket_connect_timeout` is not set (the
@@ -76,6 +78,9 @@ pub struct ClusterOptions {
     pub track_key_reads_sample_rate: f64,
     /// The share (0 to 1) of write commands whose keys are counted in the hot-key set.
     pub track_key_writes_sample_rate: f64,
+    /// Where the connections' lifecycle events (and slot-map refreshes) are reported;
+    /// `None` reports nothing.
+    pub lifecycle: Option<Arc<ConnectionLifecycle>>,
 }
 
 impl Default for ClusterOptions {
@@ -90,6 +95,7 @@ impl Default for ClusterOptions {
             skip_full_coverage_check: true,
             track_key_reads_sample_rate: 0.0,
             track_key_writes_sample_rate: 0.0,
+            lifecycle: None,
         }
     }
 }
@@ -137,6 +143,12 @@ impl ClusterOptions {
         self
     }
 
+    /// Reports the connections' lifecycle events to `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Option<Arc<ConnectionLifecycle>>) -> Self {
+        self.lifecycle = lifecycle;
+        self
+    }
+
     /// Sets the hot-key sample rates for reads and writes (each 0 to 1).
     pub fn track_key_sample_rates(mut self, reads: f64, writes: f64) -> Self {
         self.track_key_reads_sample_rate = reads;
@@ -163,6 +175,7 @@ pub struct ClusterBackend {
     tracker: Option<Arc<HotKeyTracker>>,
     options: ClusterOptions,
     address: Arc<str>,
+    lifecycle: Arc<ConnectionLifecycle>,
 }
 
 /// The shared cluster connection and what was learned when it opened.
@@ -208,6 +221,10 @@ impl ClusterBackend {
         let info = url
             .to_connection_info()
             .map_err(|e| config_error(e.to_string()))?;
+        let lifecycle = match &options.lifecycle {
+            Some(lifecycle) => lifecycle.clone(),
+            None => Arc::new(ConnectionLifecycle::disabled()),
+        };
         let builder = || {
             let (min_wait, max_wait) = CLUSTER_RETRY_WAIT;
             let mut builder = ClusterClientBuilder::new(vec![info.clone()])
@@ -224,7 +241,7 @@ impl ClusterBackend {
                 // timeout: the number of retries bounds a command instead.
                 .overall_response_timeout(None);
             if options.read_from_replicas {
-                builder = builder.read_routing_strategy(RandomReplicaStrategy);
+                builder = builder.read_routing_strategy(TopologyWatch(lifecycle.clone()));
             }
             if url.is_resp3() {
                 builder = builder.use_protocol(redis::ProtocolVersion::RESP3);
@@ -258,7 +275,24 @@ impl ClusterBackend {
             tracker,
             options,
             address: Arc::from(address),
+            lifecycle,
         })
+    }
+
+    /// Opens a cluster connection with `client`, telling the lifecycle how it went.
+    async fn connect(&self, client: &ClusterClient) -> Result<ClusterConnection> {
+        let started = std::time::Instant::now();
+        match client.get_async_connection().await {
+            Ok(conn) => {
+                self.lifecycle.opened(started.elapsed());
+                Ok(conn)
+            }
+            Err(source) => {
+                let err = self.connect_error(source);
+                self.lifecycle.connect_failed(ErrorClass::of_error(&err));
+                Err(err)
+            }
+        }
     }
 
     fn connect_error(&self, source: RedisError) -> Error {
@@ -273,11 +307,7 @@ impl ClusterBackend {
     }
 
     async fn open_shared(&self) -> Result<Shared> {
-        let mut conn = self
-            .shared_client
-            .get_async_connection()
-            .await
-            .map_err(|e| self.connect_error(e))?;
+        let mut conn = self.connect(&self.shared_client).await?;
         let slots: Value = redis::cmd("CLUSTER")
             .arg("SLOTS")
             .query_async(&mut conn)
@@ -317,6 +347,7 @@ impl ClusterBackend {
             poison,
             socket_timeout,
             tracker: self.tracker.clone(),
+            lifecycle: self.lifecycle.clone(),
         }
     }
 }
@@ -365,30 +396,33 @@ impl PoolBackend for ClusterBackend {
 
     async fn exclusive(&self) -> Result<PooledConnection> {
         let shared = self.shared_state().await?;
-        let permit: OwnedSemaphorePermit = match tokio::time::timeout(
+        let pending = self.lifecycle.wait_started();
+        let started = std::time::Instant::now();
+        let acquired = tokio::time::timeout(
             self.options.pool_timeout,
             shared.exclusive_permits.clone().acquire_owned(),
         )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
+        .await;
+        drop(pending);
+        let permit: OwnedSemaphorePermit = match acquired {
+            Ok(Ok(permit)) => {
+                self.lifecycle.waited(started.elapsed());
+                permit
+            }
             _ => {
+                self.lifecycle.pool_timed_out();
                 return Err(Error::PoolTimeout {
                     address: self.address.to_string(),
                     waited: self.options.pool_timeout,
                     max_connections: self.options.max_connections,
-                })
+                });
             }
         };
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match reused {
             Some(conn) => conn,
             None => {
-                let conn = self
-                    .exclusive_client
-                    .get_async_connection()
-                    .await
-                    .map_err(|e| self.connect_error(e))?;
+                let conn = self.connect(&self.exclusive_client).await?;
                 self.counts.exclusive_open.fetch_add(1, Ordering::Relaxed);
                 conn
             }
@@ -398,12 +432,15 @@ impl PoolBackend for ClusterBackend {
         let handle = self.handle(conn.clone(), Sharing::Exclusive, poison.clone());
         let idle = self.idle.clone();
         let counts = self.counts.clone();
+        let lifecycle = self.lifecycle.clone();
         Ok(PooledConnection::with_release(handle, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
-            let clean = release == Release::Reuse && !poison.is_set();
-            let kept = clean && idle.lock().map(|mut idle| idle.push(conn)).is_ok();
+            let discarded = (release == Release::Discard).then_some(CloseReason::Discarded);
+            let close = poison.reason().or(discarded);
+            let kept = close.is_none() && idle.lock().map(|mut idle| idle.push(conn)).is_ok();
             if !kept {
                 counts.exclusive_open.fetch_sub(1, Ordering::Relaxed);
+                lifecycle.closed(close.unwrap_or(CloseReason::Idle));
             }
             drop(permit);
         }))
@@ -454,6 +491,7 @@ struct ClusterHandle {
     // Applied by the handle itself: exclusive connections only.
     socket_timeout: Option<Duration>,
     tracker: Option<Arc<HotKeyTracker>>,
+    lifecycle: Arc<ConnectionLifecycle>,
 }
 
 impl ClusterHandle {
@@ -487,11 +525,17 @@ async fn follow_redirects(
     conn: &mut ClusterConnection,
     cmd: &Cmd,
     mut result: RedisResult<Value>,
+    lifecycle: &ConnectionLifecycle,
 ) -> RedisResult<Value> {
     for _ in 0..REDIRECT_ATTEMPTS {
         let Some((host, port, asking)) = redirection(&result) else {
             return result;
         };
+        lifecycle.redirected(if asking {
+            Redirect::Ask
+        } else {
+            Redirect::Moved
+        });
         let mut pipe = redis::pipe();
         if asking {
             pipe.cmd("ASKING");
@@ -544,11 +588,12 @@ impl ConnectionLike for ClusterHandle {
                 sharing,
                 poison,
                 tracker,
+                lifecycle,
                 ..
             } = self;
             let request = async {
                 let result = conn.req_packed_command(cmd).await;
-                follow_redirects(conn, cmd, result).await
+                follow_redirects(conn, cmd, result, lifecycle).await
             };
             let result = Self::run(sharing, poison, timeout, || display_name(cmd), request).await;
             if let (Some(tracker), Ok(value)) = (tracker, &result) {
@@ -593,6 +638,32 @@ impl ConnectionLike for ClusterHandle {
 
     fn get_db(&self) -> i64 {
         0
+    }
+}
+
+/// The read routing of a cluster connection that reads from replicas (a random one, as
+/// `RandomReplicaStrategy`), which also tells the lifecycle each time the connection loads
+/// its slot map: the `redis` crate's only signal of a topology refresh.
+struct TopologyWatch(Arc<ConnectionLifecycle>);
+
+struct WatchingStrategy(Arc<ConnectionLifecycle>);
+
+impl redis::cluster_read_routing::ReadRoutingStrategyFactory for TopologyWatch {
+    fn create_strategy(&self) -> Box<dyn redis::cluster_read_routing::ReadRoutingStrategy> {
+        Box::new(WatchingStrategy(self.0.clone()))
+    }
+}
+
+impl redis::cluster_read_routing::ReadRoutingStrategy for WatchingStrategy {
+    fn on_topology_changed(&self, _topology: redis::cluster_read_routing::ClusterTopology) {
+        self.0.topology_refreshed();
+    }
+
+    fn route_read<'a>(
+        &self,
+        candidates: &redis::cluster_read_routing::ReadCandidates<'a>,
+    ) -> &'a redis::cluster::NodeAddress {
+        RandomReplicaStrategy.route_read(candidates)
     }
 }
 

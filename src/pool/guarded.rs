@@ -22,6 +22,7 @@ use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use super::in_flight::{Counted, InFlightCount};
+use super::CloseReason;
 use crate::command::{display_name, pipeline_reply_timeout, reply_timeout};
 use crate::Error;
 
@@ -46,9 +47,9 @@ struct Health {
     driver: OnceLock<tokio::task::AbortHandle>,
 }
 
+// The state is 0 while clean, else the code of why the connection must close
+// (`CloseReason::code`), which the lifecycle telemetry reports when it does.
 const CLEAN: u8 = 0;
-const POISONED: u8 = 1;
-const BROKEN: u8 = 2;
 
 impl Poison {
     /// A poison that is also set when `current` moves away from `opened_at`.
@@ -59,20 +60,25 @@ impl Poison {
         }
     }
 
-    /// The socket may carry stale state (a late reply, a WATCH): close it.
-    pub(crate) fn set(&self) {
+    /// The socket may carry stale state (a late reply, a WATCH): close it, for `reason`.
+    pub(crate) fn set(&self, reason: CloseReason) {
         let _ = self.health.state.compare_exchange(
             CLEAN,
-            POISONED,
+            reason.code(),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
     }
 
-    /// The socket itself failed (reset, EOF, garbled reply): close it; its pool-mates may
-    /// have failed too.
-    pub(crate) fn set_broken(&self) {
-        self.health.state.store(BROKEN, Ordering::Release);
+    /// The socket itself failed (reset, EOF, garbled reply) with `err`: close it; its
+    /// pool-mates may have failed too.
+    pub(crate) fn set_broken(&self, err: &RedisError) {
+        let reason = if err.is_connection_dropped() {
+            CloseReason::ServerClosed
+        } else {
+            CloseReason::Error
+        };
+        self.health.state.store(reason.code(), Ordering::Release);
     }
 
     /// Gives the connection's driver task to the poison, to be stopped by [`retire`](Self::retire).
@@ -83,22 +89,39 @@ impl Poison {
     /// The connection is dead (it did not answer a probe): broken, and its socket closed now,
     /// so commands still waiting on it fail at once and an endless reply stops growing.
     pub(crate) fn retire(&self) {
-        self.set_broken();
+        self.health
+            .state
+            .store(CloseReason::HalfOpen.code(), Ordering::Release);
         if let Some(driver) = self.health.driver.get() {
             driver.abort();
         }
     }
 
-    pub(crate) fn is_set(&self) -> bool {
-        self.health.state.load(Ordering::Acquire) != CLEAN
-            || self
-                .epoch
-                .as_ref()
-                .is_some_and(|(opened_at, current)| current.load(Ordering::Acquire) != *opened_at)
+    /// Why the connection must be closed, if it must.
+    pub(crate) fn reason(&self) -> Option<CloseReason> {
+        match CloseReason::from_code(self.health.state.load(Ordering::Acquire)) {
+            Some(reason) => Some(reason),
+            None if self.epoch_moved() => Some(CloseReason::Failover),
+            None => None,
+        }
     }
 
+    fn epoch_moved(&self) -> bool {
+        self.epoch
+            .as_ref()
+            .is_some_and(|(opened_at, current)| current.load(Ordering::Acquire) != *opened_at)
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.health.state.load(Ordering::Acquire) != CLEAN || self.epoch_moved()
+    }
+
+    /// Whether the socket itself failed (its pool-mates may have failed too).
     pub(crate) fn is_broken(&self) -> bool {
-        self.health.state.load(Ordering::Acquire) == BROKEN
+        matches!(
+            CloseReason::from_code(self.health.state.load(Ordering::Acquire)),
+            Some(CloseReason::Error | CloseReason::ServerClosed | CloseReason::HalfOpen)
+        )
     }
 
     /// Whether this caller may start the probe (nobody else is probing).
@@ -215,7 +238,7 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         if self.exclusive && !self.done {
             // A reply may still be on its way: nobody else may read from this socket.
-            self.poison.set();
+            self.poison.set(CloseReason::Timeout);
         }
     }
 }
@@ -259,12 +282,12 @@ async fn guarded<T: Replies>(
     };
     if let Err(err) = &result {
         if breaks_connection(err) {
-            poison.set_broken();
+            poison.set_broken(err);
         }
     }
     if *poison_on_readonly && is_readonly(&result) {
         // A sentinel pool still talking to a demoted primary.
-        poison.set();
+        poison.set(CloseReason::Failover);
     }
     in_flight.finish();
     result

@@ -20,7 +20,7 @@
 //! never completed.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,9 @@ use tokio::time::Instant as Deadline;
 use super::dial::{tcp_settings, Dialer, DriverGuard, Opened};
 use super::guarded::{GuardedConnection, Poison, Sharing};
 use super::in_flight::InFlightCount;
+use super::{CloseReason, ConnectionLifecycle};
 use super::{PoolBackend, PoolOptions, PoolState, PooledConnection, Release};
+use crate::telemetry::ErrorClass;
 use crate::{Error, Result};
 
 /// A Redis connection pool on `mobc`. Built by [`pool_from_config`](crate::pool_from_config)
@@ -57,6 +59,7 @@ pub struct MobcBackend {
     // also means the server was demoted, so its connections are closed and the next ones go
     // to the new primary.
     sentinels: Option<Arc<super::sentinel::PrimaryResolver>>,
+    lifecycle: Arc<ConnectionLifecycle>,
 }
 
 #[derive(Debug, Default)]
@@ -73,6 +76,8 @@ struct Counts {
     // When a connection was last found broken: idle connections not verified since then
     // (e.g. all of them, after a server restart) are checked before they are handed out.
     last_break: Mutex<Option<Instant>>,
+    // Set when the backend is dropped: the connections closed from then on close for that.
+    shutting_down: AtomicBool,
 }
 
 impl Counts {
@@ -93,7 +98,7 @@ struct Managed {
     poison: Poison,
     // When the connection last answered (opened, or passed a health check).
     verified_at: Instant,
-    _open: OpenGuard,
+    open: OpenGuard,
     _driver: DriverGuard,
 }
 
@@ -140,12 +145,23 @@ impl Counts {
     }
 }
 
-/// Counts open sockets: one per `Managed`, released when mobc drops it.
-struct OpenGuard(Arc<Counts>);
+/// Counts open sockets: one per `Managed`, released when mobc drops it, and reports why it
+/// closed (idle, unless whoever closed it said otherwise).
+struct OpenGuard {
+    counts: Arc<Counts>,
+    lifecycle: Arc<ConnectionLifecycle>,
+    reason: CloseReason,
+}
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.counts.open.fetch_sub(1, Ordering::Relaxed);
+        let reason = if self.counts.shutting_down.load(Ordering::Acquire) {
+            CloseReason::Shutdown
+        } else {
+            self.reason
+        };
+        self.lifecycle.closed(reason);
     }
 }
 
@@ -162,6 +178,7 @@ struct Manager {
     probe_timeout: Duration,
     address: Arc<str>,
     counts: Arc<Counts>,
+    lifecycle: Arc<ConnectionLifecycle>,
 }
 
 /// The pooled connection currently used by everyone for ordinary commands. Handles hold it
@@ -181,7 +198,7 @@ impl SharedLease {
         if self.poison.is_broken() {
             let lease = self.lease.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(lease) = lease {
-                give_back(lease, true);
+                give_back(lease, self.poison.reason());
             }
         }
     }
@@ -195,15 +212,18 @@ impl Drop for SharedLease {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(lease) = lease {
-            give_back(lease, self.poison.is_set());
+            give_back(lease, self.poison.reason());
         }
     }
 }
 
-fn give_back(lease: mobc::Connection<Manager>, discard: bool) {
-    if discard {
+/// Gives a connection back to mobc for reuse, or closes it for `close`.
+fn give_back(lease: mobc::Connection<Manager>, close: Option<CloseReason>) {
+    if let Some(reason) = close {
         // Taking the raw connection out of mobc closes it and frees its slot.
-        drop(lease.into_inner());
+        let mut managed = lease.into_inner();
+        managed.open.reason = reason;
+        drop(managed);
     } else {
         drop(lease);
     }
@@ -235,10 +255,14 @@ impl mobc::Manager for Manager {
 
     async fn connect(&self) -> Result<Managed> {
         let mut connecting = ConnectingGuard::enter(&self.counts);
+        let started = Instant::now();
         let opened = self.open().await;
         // Failed or not, it completed: only a connect cut off by its caller is abandoned.
         connecting.finished = true;
-        let (opened, poison) = opened?;
+        let (opened, poison) = opened.inspect_err(|err| {
+            self.lifecycle.connect_failed(ErrorClass::of_error(err));
+        })?;
+        self.lifecycle.opened(started.elapsed());
         if let Some(driver) = opened.driver.handle() {
             poison.attach_driver(driver.clone());
         }
@@ -247,7 +271,11 @@ impl mobc::Manager for Manager {
             conn: opened.conn,
             poison,
             verified_at: Instant::now(),
-            _open: OpenGuard(self.counts.clone()),
+            open: OpenGuard {
+                counts: self.counts.clone(),
+                lifecycle: self.lifecycle.clone(),
+                reason: CloseReason::Idle,
+            },
             _driver: opened.driver,
         })
     }
@@ -255,12 +283,21 @@ impl mobc::Manager for Manager {
     /// An idle connection is checked (at most every health-check interval) before reuse:
     /// `UNWATCH` then `PING` with a unique payload, which must come back unchanged.
     async fn check(&self, mut managed: Managed) -> Result<Managed> {
-        health_check(&mut managed, self.probe_timeout, &self.address).await?;
+        if let Err(err) = health_check(&mut managed, self.probe_timeout, &self.address).await {
+            managed.open.reason = CloseReason::HalfOpen;
+            return Err(err);
+        }
         Ok(managed)
     }
 
     fn validate(&self, managed: &mut Managed) -> bool {
-        !managed.poison.is_set()
+        match managed.poison.reason() {
+            Some(reason) => {
+                managed.open.reason = reason;
+                false
+            }
+            None => true,
+        }
     }
 }
 
@@ -338,12 +375,14 @@ impl MobcBackend {
             Target::Fixed(_) => None,
         };
         let counts = Arc::new(Counts::default());
+        let lifecycle = options.lifecycle_or_disabled();
         let manager = Manager {
             target,
             dialer: Dialer::new(&options, address.clone()),
             probe_timeout: options.probe_timeout(),
             address: address.clone(),
             counts: counts.clone(),
+            lifecycle: lifecycle.clone(),
         };
         let max = options.max_connections.max(1);
         let pool = mobc::Pool::builder()
@@ -368,6 +407,7 @@ impl MobcBackend {
             address,
             db,
             sentinels,
+            lifecycle,
         }
     }
 
@@ -389,7 +429,8 @@ impl MobcBackend {
             if !left.is_zero() && health_check(&mut lease, left, &self.address).await.is_ok() {
                 return Ok(lease);
             }
-            give_back(lease, true);
+            // Dead, or unchecked for lack of time and closed as its pool-mates were found dead.
+            give_back(lease, Some(CloseReason::HalfOpen));
         }
         self.checkout_once().await
     }
@@ -421,10 +462,10 @@ impl MobcBackend {
     async fn checkout_trusted(&self) -> Result<mobc::Connection<Manager>> {
         let mut lease = self.checkout().await?;
         for _ in 0..self.options.max_connections {
-            if !lease.poison.is_set() {
+            let Some(reason) = lease.poison.reason() else {
                 break;
-            }
-            give_back(lease, true);
+            };
+            give_back(lease, Some(reason));
             lease = self.checkout().await?;
         }
         Ok(lease)
@@ -441,7 +482,7 @@ impl MobcBackend {
             return Ok(lease);
         }
         let deadline = Deadline::now() + self.options.pool_timeout;
-        self.until(deadline, async {
+        self.waiting(self.until(deadline, async {
             let _opening = self.opening_shared.lock().await;
             if let Some(lease) = self.current_shared() {
                 return Ok(lease);
@@ -458,8 +499,20 @@ impl MobcBackend {
             });
             self.shared.store(Some(shared.clone()));
             Ok(shared)
-        })
+        }))
         .await
+    }
+
+    /// Runs a caller's wait for a connection, counted as pending meanwhile and timed.
+    async fn waiting<T>(&self, wait: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let pending = self.lifecycle.wait_started();
+        let started = Instant::now();
+        let got = wait.await;
+        drop(pending);
+        if got.is_ok() {
+            self.lifecycle.waited(started.elapsed());
+        }
+        got
     }
 
     /// Runs `wait` until the caller's `deadline`; past it, the error says what the caller
@@ -480,8 +533,9 @@ impl MobcBackend {
         }
     }
 
-    /// Every slot stayed in use for the caller's whole wait.
+    /// Every slot stayed in use for the caller's whole wait: the caller gives up.
     fn exhausted(&self) -> Error {
+        self.lifecycle.pool_timed_out();
         Error::PoolTimeout {
             address: self.address.to_string(),
             waited: self.options.pool_timeout,
@@ -531,8 +585,9 @@ impl PoolBackend for MobcBackend {
             }
         };
         Ok(PooledConnection::guarded(conn, move |release| {
-            if release == Release::Discard {
-                lease.poison.set();
+            // A connection the handle gave up because it went stale keeps the reason why.
+            if release == Release::Discard && !lease.poison.is_set() {
+                lease.poison.set(CloseReason::Discarded);
             }
             if lease.poison.is_set() {
                 // Stop handing it out; it closes when its last user is done.
@@ -553,23 +608,29 @@ impl PoolBackend for MobcBackend {
             sentinels.check_if_due();
         }
         let deadline = Deadline::now() + self.options.pool_timeout;
-        // First come, first served; the shared connection's slot is never taken.
-        let slot: OwnedSemaphorePermit =
-            tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
-                .await
-                .map_err(|_| self.exhausted())?
-                .map_err(|_| self.exhausted())?;
-        let lease = self.until(deadline, self.checkout_trusted()).await?;
+        let (slot, lease) = self
+            .waiting(async {
+                // First come, first served; the shared connection's slot is never taken.
+                let slot: OwnedSemaphorePermit =
+                    tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
+                        .await
+                        .map_err(|_| self.exhausted())?
+                        .map_err(|_| self.exhausted())?;
+                let lease = self.until(deadline, self.checkout_trusted()).await?;
+                Ok((slot, lease))
+            })
+            .await?;
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();
         Ok(PooledConnection::guarded(conn, move |release| {
             counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
-            let discard = release == Release::Discard || lease.poison.is_set();
+            let discarded = (release == Release::Discard).then_some(CloseReason::Discarded);
+            let close = lease.poison.reason().or(discarded);
             if lease.poison.is_broken() {
                 counts.note_break();
             }
-            give_back(lease, discard);
+            give_back(lease, close);
             drop(slot);
         }))
     }
@@ -589,6 +650,12 @@ impl PoolBackend for MobcBackend {
 
     fn address(&self) -> Arc<str> {
         self.address.clone()
+    }
+}
+
+impl Drop for MobcBackend {
+    fn drop(&mut self) {
+        self.counts.shutting_down.store(true, Ordering::Release);
     }
 }
 

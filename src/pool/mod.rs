@@ -15,6 +15,7 @@ mod dial;
 mod guarded;
 mod hot_keys;
 mod in_flight;
+mod lifecycle;
 mod memory;
 mod mobc_backend;
 mod options;
@@ -26,6 +27,7 @@ pub use cluster_backend::{
     DEFAULT_CLUSTER_CONNECT_TIMEOUT,
 };
 pub use hot_keys::{HOT_KEY_READS_SET, HOT_KEY_TTL, HOT_KEY_WRITES_SET};
+pub use lifecycle::{CloseReason, ConnectionLifecycle, PendingRequest, Redirect};
 pub use sentinel::{SentinelBackend, SENTINEL_CHECK_INTERVAL};
 
 pub use connection::{PooledConnection, Release};

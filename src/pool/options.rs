@@ -1,7 +1,10 @@
 //! Settings shared by the pool backends.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::ConnectionLifecycle;
 
 /// How a pool sizes itself and how long it waits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,6 +34,8 @@ pub struct PoolOptions {
     /// `TCP_USER_TIMEOUT` on Linux) the OS closes it. So a dead peer is found within
     /// 2.5 × this, even without a `socket_timeout`. `None` leaves the OS defaults (off).
     pub tcp_keepalive: Option<Duration>,
+    /// Where the connections' lifecycle events are reported; `None` reports nothing.
+    pub lifecycle: Option<Arc<ConnectionLifecycle>>,
 }
 
 /// Certificates for `rediss://` connections, PEM encoded.
@@ -129,6 +134,7 @@ impl Default for PoolOptions {
             health_check_interval: Some(DEFAULT_HEALTH_CHECK_INTERVAL),
             tls: None,
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            lifecycle: None,
         }
     }
 }
@@ -180,6 +186,19 @@ impl PoolOptions {
     pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
         self.tcp_keepalive = idle;
         self
+    }
+
+    /// Reports the connections' lifecycle events to `lifecycle`.
+    pub fn lifecycle(mut self, lifecycle: Option<Arc<ConnectionLifecycle>>) -> Self {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    /// The lifecycle reporter, or one that reports nothing.
+    pub(crate) fn lifecycle_or_disabled(&self) -> Arc<ConnectionLifecycle> {
+        self.lifecycle
+            .clone()
+            .unwrap_or_else(|| Arc::new(ConnectionLifecycle::disabled()))
     }
 
     /// The TCP connect bound: the connect timeout, or [`DEFAULT_CONNECT_TIMEOUT`].

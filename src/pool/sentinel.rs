@@ -39,6 +39,8 @@ pub(crate) struct PrimaryResolver {
     created: Instant,
     // Milliseconds after `created` of the last check started.
     last_check_ms: AtomicU64,
+    // Told of every new primary followed.
+    lifecycle: Arc<super::ConnectionLifecycle>,
 }
 
 impl PrimaryResolver {
@@ -56,6 +58,7 @@ impl PrimaryResolver {
                         "sentinels name a new primary"
                     );
                     self.epoch.fetch_add(1, Ordering::AcqRel);
+                    self.lifecycle.failed_over();
                 }
                 if last.as_deref() != Some(address.as_str()) {
                     if let Ok(mut shown) = self.address.lock() {
@@ -163,6 +166,7 @@ impl SentinelBackend {
             epoch: Arc::new(AtomicU64::new(0)),
             created: Instant::now(),
             last_check_ms: AtomicU64::new(0),
+            lifecycle: options.lifecycle_or_disabled(),
         });
         let pool = MobcBackend::with_target(
             Target::Sentinel(resolver.clone()),

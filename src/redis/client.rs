@@ -1,5 +1,6 @@
 //! `RedisClient` and `pool_from_config`: a standalone client from configuration keys.
 
+use crate::telemetry::TelemetryOptions;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,8 @@ use crate::config::{
 };
 use crate::context::{ContextFactory, ContextParser};
 use crate::pool::{
-    InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, SentinelBackend, TlsOptions,
+    ConnectionLifecycle, InMemoryBackend, MobcBackend, PoolBackend, PoolOptions, SentinelBackend,
+    TlsOptions,
 };
 use crate::sink::MetricsSink;
 
@@ -152,15 +154,16 @@ pub fn pool_from_config(
     prefix: &str,
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
     let parsed = RedisClientConfig::from_config(config, prefix)?;
-    pool_from_parsed(&parsed, prefix)
+    pool_from_parsed(&parsed, prefix, None)
 }
 
 fn pool_from_parsed(
     parsed: &RedisClientConfig,
     prefix: &str,
+    lifecycle: Option<Arc<ConnectionLifecycle>>,
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
     let url_key = format!("{prefix}url");
-    let options = parsed.pool_options();
+    let options = parsed.pool_options().lifecycle(lifecycle);
     if let UrlKind::Memory { name } = parsed.url.scheme_kind() {
         return Ok(Arc::new(
             InMemoryBackend::named(&name, parsed.url.db()).with_max_size(options.max_connections),
@@ -269,6 +272,7 @@ pub struct RedisClient {
     client_name: Option<String>,
     redis_client_name: Option<String>,
     unknown_keys: UnknownKeys,
+    telemetry: TelemetryOptions,
 }
 
 impl RedisClient {
@@ -299,6 +303,13 @@ impl RedisClient {
         self.unknown_keys = unknown_keys;
         self
     }
+
+    /// Reports as `telemetry` says (OpenTelemetry metric names, `db.query.text`); see
+    /// [`RedisContextFactory::with_telemetry`].
+    pub fn telemetry(mut self, telemetry: TelemetryOptions) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
 }
 
 impl ContextParser for RedisClient {
@@ -313,14 +324,18 @@ impl ContextParser for RedisClient {
         if parsed.client_name.is_none() {
             parsed.client_name = self.client_name.clone();
         }
-        let pool = pool_from_parsed(&parsed, &prefix)?;
+        let naming = self.telemetry.metric_naming;
+        let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
+        let pool = pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))?;
         let label = metric_label(
             self.redis_client_name.as_deref(),
             parsed.client_name.as_deref(),
             name,
         );
         Ok(Arc::new(
-            RedisContextFactory::with_options(pool, name, sink).with_redis_client_name(label),
+            RedisContextFactory::with_options(pool, name, sink)
+                .with_redis_client_name(label)
+                .with_telemetry(self.telemetry),
         ))
     }
 }

@@ -1,6 +1,8 @@
 //! `ClusterRedisClient` and `cluster_pool_from_config`: a Redis Cluster client from
 //! configuration keys, with the same per-request handle as the standalone client.
 
+use crate::pool::ConnectionLifecycle;
+use crate::telemetry::TelemetryOptions;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,14 +175,16 @@ pub fn cluster_pool_from_config(
     prefix: &str,
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
     let parsed = ClusterRedisClientConfig::from_config(config, prefix)?;
-    pool_from_parsed(&parsed, prefix)
+    pool_from_parsed(&parsed, prefix, None)
 }
 
 fn pool_from_parsed(
     parsed: &ClusterRedisClientConfig,
     prefix: &str,
+    lifecycle: Option<Arc<ConnectionLifecycle>>,
 ) -> Result<Arc<dyn PoolBackend>, ConfigurationError> {
-    let backend = ClusterBackend::new(&parsed.url, parsed.cluster_options())
+    let options = parsed.cluster_options().lifecycle(lifecycle);
+    let backend = ClusterBackend::new(&parsed.url, options)
         .map_err(|e| ConfigurationError::new(format!("{prefix}url"), e.to_string()))?;
     Ok(Arc::new(backend))
 }
@@ -197,6 +201,7 @@ fn pool_from_parsed(
 pub struct ClusterRedisClient {
     redis_client_name: Option<String>,
     unknown_keys: UnknownKeys,
+    telemetry: TelemetryOptions,
 }
 
 impl ClusterRedisClient {
@@ -218,6 +223,13 @@ impl ClusterRedisClient {
         self.unknown_keys = unknown_keys;
         self
     }
+
+    /// Reports as `telemetry` says (OpenTelemetry metric names, `db.query.text`); see
+    /// [`RedisContextFactory::with_telemetry`].
+    pub fn telemetry(mut self, telemetry: TelemetryOptions) -> Self {
+        self.telemetry = telemetry;
+        self
+    }
 }
 
 impl ContextParser for ClusterRedisClient {
@@ -230,11 +242,14 @@ impl ContextParser for ClusterRedisClient {
         let prefix = format!("{name}.");
         let parsed =
             ClusterRedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
-        let pool = pool_from_parsed(&parsed, &prefix)?;
+        let naming = self.telemetry.metric_naming;
+        let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
+        let pool = pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))?;
         let label = metric_label(self.redis_client_name.as_deref(), None, name);
         Ok(Arc::new(
             RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER)
-                .with_redis_client_name(label),
+                .with_redis_client_name(label)
+                .with_telemetry(self.telemetry),
         ))
     }
 }

@@ -10,6 +10,7 @@ use crate::context::ContextFactory;
 use crate::pool::PoolBackend;
 use crate::sink::{names, FacadeSink, MetricsSink};
 use crate::span::SpanContext;
+use crate::telemetry::TelemetryOptions;
 
 /// Makes a [`MonitoredRedisConnection`] for every request, all sharing one pool.
 ///
@@ -73,14 +74,51 @@ impl RedisContextFactory {
         if label == self.redis_client_name() {
             return self;
         }
-        let instruments = &self.core.instruments;
+        let telemetry = *self.core.instruments.telemetry();
+        self.rebuilt(label, telemetry)
+    }
+
+    /// The same factory reporting as `telemetry` says: under OpenTelemetry's metric names
+    /// too (or instead), with `db.query.text` on command spans. Call it before making
+    /// handles: handles made earlier keep the settings they were made with.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use baseplate_redis::sink::{names, MetricsSink, RecordingSink};
+    /// use baseplate_redis::telemetry::{MetricNaming, TelemetryOptions};
+    /// use baseplate_redis::{pool::InMemoryBackend, RedisContextFactory};
+    /// use redis::AsyncCommands;
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    ///
+    /// let sink = RecordingSink::new();
+    /// let pool = Arc::new(InMemoryBackend::new());
+    /// let factory = RedisContextFactory::with_options(pool, "foo", Arc::new(sink.clone()))
+    ///     .with_telemetry(TelemetryOptions::new().metric_naming(MetricNaming::OpenTelemetry));
+    /// let _: () = factory.connection().set("k", "v").await?;
+    ///
+    /// let labels = [(names::OTEL_DB_OPERATION_NAME, "SET")];
+    /// assert_eq!(sink.histogram_count(names::OTEL_OPERATION_DURATION, &labels), 1);
+    /// assert_eq!(sink.counter_value(names::REQUESTS_TOTAL, &[]), 0);
+    /// # Ok(()) }
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+    /// ```
+    pub fn with_telemetry(self, telemetry: TelemetryOptions) -> Self {
+        let label = self.redis_client_name().to_string();
+        self.rebuilt(&label, telemetry)
+    }
+
+    /// The factory with its instruments made anew for `label` and `telemetry` (none is
+    /// resolved before handles are made, so nothing is lost).
+    fn rebuilt(&self, label: &str, telemetry: TelemetryOptions) -> Self {
+        let old = &self.core.instruments;
         let instruments = ClientInstruments::new(
-            instruments.sink().clone(),
-            instruments.client_name(),
+            old.sink().clone(),
+            old.client_name(),
             self.core.pool.database(),
-            instruments.redis_type(),
+            old.redis_type(),
         )
-        .with_label_name(label);
+        .with_label_name(label)
+        .with_telemetry(telemetry, &self.core.pool.address());
         RedisContextFactory {
             core: Arc::new(ClientCore::new(self.core.pool.clone(), instruments)),
         }
@@ -131,7 +169,8 @@ impl ContextFactory for RedisContextFactory {
     }
 
     fn report_runtime_metrics(&self, sink: &dyn MetricsSink) {
-        crate::runtime::report_pool_state(self.name(), self.core.pool.as_ref(), sink);
+        let naming = self.core.instruments.telemetry().metric_naming;
+        crate::runtime::report_pool_state(self.name(), self.core.pool.as_ref(), sink, naming);
     }
 }
 

@@ -14,8 +14,9 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
-use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink};
+use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink, NoopSink};
 use crate::span::TagValue;
+use crate::telemetry::{ErrorClass, OperationDuration, OperationTarget, TelemetryOptions};
 
 /// The commands with a slot of their own, by their upper-case names.
 const KNOWN: &[&str] = &[
@@ -96,6 +97,9 @@ pub(crate) struct ClientInstruments {
     known: Box<[OnceLock<CommandInstruments>]>,
     commands: RwLock<HashMap<Box<[u8]>, Arc<CommandInstruments>>>,
     pipeline: OnceLock<Arc<CommandInstruments>>,
+    telemetry: TelemetryOptions,
+    // Set when OpenTelemetry names are reported: their sink and the attributes they share.
+    opentelemetry: Option<(Arc<dyn MetricsSink>, OperationTarget)>,
 }
 
 /// The instruments of one command: lent from the client's table, or shared from its map.
@@ -129,6 +133,8 @@ pub(crate) struct CommandInstruments {
     // Resolved on the first failure, so a client that never fails exports no failure series.
     failed: OnceLock<(Counter, Histogram)>,
     sink: Arc<dyn MetricsSink>,
+    // `db.client.operation.duration`, when OpenTelemetry names are reported.
+    duration: Option<OperationDuration>,
 }
 
 impl ClientInstruments {
@@ -148,6 +154,8 @@ impl ClientInstruments {
             known: KNOWN.iter().map(|_| OnceLock::new()).collect(),
             commands: RwLock::new(HashMap::new()),
             pipeline: OnceLock::new(),
+            telemetry: TelemetryOptions::default(),
+            opentelemetry: None,
         }
     }
 
@@ -157,6 +165,43 @@ impl ClientInstruments {
         ClientInstruments {
             label_name: Arc::from(label),
             ..self
+        }
+    }
+
+    /// Reports under the naming of `telemetry`; `address` is the pool's (`host:port`). Call
+    /// before any command is measured.
+    pub(crate) fn with_telemetry(mut self, telemetry: TelemetryOptions, address: &str) -> Self {
+        let naming = telemetry.metric_naming;
+        self.opentelemetry = naming.opentelemetry().then(|| {
+            let (host, port) = match super::monitored::split_host_port(address) {
+                Some((host, port)) => (host.to_string(), Some(port.to_string())),
+                None => (address.to_string(), None),
+            };
+            let target = OperationTarget {
+                namespace: self.database.clone(),
+                host,
+                port,
+            };
+            (self.sink.clone(), target)
+        });
+        if !naming.baseplate() {
+            self.sink = Arc::new(NoopSink);
+        }
+        self.telemetry = telemetry;
+        self
+    }
+
+    /// The client's telemetry settings.
+    pub(crate) fn telemetry(&self) -> &TelemetryOptions {
+        &self.telemetry
+    }
+
+    /// The sink for the client's own measurements (pool, lifecycle): the real one even when
+    /// baseplate's per-command names are off.
+    pub(crate) fn sink(&self) -> &Arc<dyn MetricsSink> {
+        match &self.opentelemetry {
+            Some((sink, _)) => sink,
+            None => &self.sink,
         }
     }
 
@@ -170,11 +215,6 @@ impl ClientInstruments {
         &self.label_name
     }
 
-    /// The sink the instruments report to.
-    pub(crate) fn sink(&self) -> &Arc<dyn MetricsSink> {
-        &self.sink
-    }
-
     /// The `redis_type` label.
     pub(crate) fn redis_type(&self) -> &'static str {
         self.redis_type
@@ -183,14 +223,15 @@ impl ClientInstruments {
     /// The instruments for pipelines, made on first use.
     pub(crate) fn pipeline(&self) -> &Arc<CommandInstruments> {
         self.pipeline.get_or_init(|| {
-            Arc::new(CommandInstruments::new(
+            let instruments = CommandInstruments::new(
                 &self.sink,
                 &self.label_name,
                 &self.database,
                 self.redis_type,
                 names::COMMAND_PIPELINE,
                 Arc::from("PIPELINE"),
-            ))
+            );
+            Arc::new(self.with_duration(instruments))
         })
     }
 
@@ -206,14 +247,26 @@ impl ClientInstruments {
     }
 
     fn make(&self, lower: &str, upper: Arc<str>) -> CommandInstruments {
-        CommandInstruments::new(
+        let instruments = CommandInstruments::new(
             &self.sink,
             &self.label_name,
             &self.database,
             self.redis_type,
             lower,
             upper,
-        )
+        );
+        self.with_duration(instruments)
+    }
+
+    fn with_duration(&self, mut instruments: CommandInstruments) -> CommandInstruments {
+        if let Some((sink, target)) = &self.opentelemetry {
+            instruments.duration = Some(OperationDuration::new(
+                sink.clone(),
+                target,
+                &instruments.upper,
+            ));
+        }
+        instruments
     }
 
     fn other_command(&self, name: &[u8]) -> Arc<CommandInstruments> {
@@ -263,6 +316,7 @@ impl CommandInstruments {
             succeeded,
             failed: OnceLock::new(),
             sink: sink.clone(),
+            duration: None,
         }
     }
 
@@ -279,9 +333,9 @@ impl CommandInstruments {
         ActiveRequest { instruments: self }
     }
 
-    /// Records one finished command.
-    pub(crate) fn record(&self, success: bool, latency: Duration) {
-        let (requests, latency_histogram) = if success {
+    /// Records one finished command, failed with `failure` if it did.
+    pub(crate) fn record(&self, failure: Option<ErrorClass>, latency: Duration) {
+        let (requests, latency_histogram) = if failure.is_none() {
             &self.succeeded
         } else {
             self.failed
@@ -289,6 +343,9 @@ impl CommandInstruments {
         };
         requests.increment(1);
         latency_histogram.record(latency.as_secs_f64());
+        if let Some(duration) = &self.duration {
+            duration.record(failure, latency);
+        }
     }
 }
 

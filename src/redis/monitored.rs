@@ -18,6 +18,7 @@ use crate::error::in_context;
 use crate::pool::{PoolBackend, PooledConnection};
 use crate::sink::names;
 use crate::span::{LeafSpan, SpanContext, SpanKind, TagValue};
+use crate::telemetry::{self, ErrorClass};
 
 /// What a client's handles share: its pool, its metric handles, its name.
 pub(crate) struct ClientCore {
@@ -107,7 +108,7 @@ impl ClientCore {
 }
 
 /// `host:port` or `[v6 host]:port` split in two; `None` for socket paths and `memory://`.
-fn split_host_port(address: &str) -> Option<(&str, u16)> {
+pub(crate) fn split_host_port(address: &str) -> Option<(&str, u16)> {
     if let Some(rest) = address.strip_prefix('[') {
         let (host, port) = rest.split_once("]:")?;
         return Some((host, port.parse().ok()?));
@@ -324,6 +325,7 @@ fn command_span(
     name: &Arc<str>,
     parent: &SpanContext,
     instruments: &CommandInstruments,
+    cmd: &Cmd,
 ) -> Option<LeafSpan> {
     if !parent.is_observed() {
         return None;
@@ -331,13 +333,35 @@ fn command_span(
     let client_name = core.instruments.client_name();
     let operation = &instruments.operation_tag;
     // Handles are usually named after their client, and then share its name.
-    let span = if Arc::ptr_eq(name, client_name) || name == client_name {
+    let mut span = if Arc::ptr_eq(name, client_name) || name == client_name {
         core.start_span(parent, instruments.span_name(name), operation, None)
     } else {
         let span_name = format!("{name}.{}", instruments.upper);
         core.start_span(parent, &span_name, operation, None)
     };
+    if let Some(procedure) = telemetry::stored_procedure_name(cmd) {
+        span.set_tags(&[(
+            names::OTEL_DB_STORED_PROCEDURE_NAME,
+            &TagValue::from(procedure),
+        )]);
+    }
+    if core.instruments.telemetry().query_text {
+        let text = TagValue::from(telemetry::query_text(cmd));
+        span.set_tags(&[(names::OTEL_DB_QUERY_TEXT, &text)]);
+    }
     Some(span)
+}
+
+/// Tags a failed command's span with its `error.type` and `db.response.status_code`.
+fn tag_failure(span: &mut LeafSpan, class: ErrorClass) {
+    let error_type = TagValue::from(class.error_type());
+    match class.status_code() {
+        Some(code) => span.set_tags(&[
+            (names::OTEL_ERROR_TYPE, &error_type),
+            (names::OTEL_DB_RESPONSE_STATUS_CODE, &TagValue::from(code)),
+        ]),
+        None => span.set_tags(&[(names::OTEL_ERROR_TYPE, &error_type)]),
+    }
 }
 
 impl Connections {
@@ -621,12 +645,18 @@ impl<'a> Measurement<'a> {
     fn finish<T: Reply>(mut self, result: &RedisResult<T>) {
         let ended = Instant::now();
         let server_error = result.as_ref().ok().and_then(Reply::server_error);
-        self.instruments.record(
-            result.is_ok() && server_error.is_none(),
-            ended.saturating_duration_since(self.started),
-        );
+        let failure = match (result, server_error) {
+            (Err(err), _) => Some(ErrorClass::of_redis(err)),
+            (Ok(_), Some(err)) => Some(ErrorClass::of_server_error(err)),
+            (Ok(_), None) => None,
+        };
+        self.instruments
+            .record(failure, ended.saturating_duration_since(self.started));
         self.active = None;
-        if let Some(span) = self.span.take() {
+        if let Some(mut span) = self.span.take() {
+            if let Some(class) = failure {
+                tag_failure(&mut span, class);
+            }
             match (result, server_error) {
                 (Err(err), _) => span.finish_at(ended, Some(err)),
                 (Ok(_), Some(err)) => span.finish_at(ended, Some(&RedisError::from(err.clone()))),
@@ -641,7 +671,12 @@ impl Drop for Measurement<'_> {
     /// as cancelled when dropped.
     fn drop(&mut self) {
         if self.active.is_some() {
-            self.instruments.record(false, self.started.elapsed());
+            let cancelled = ErrorClass::cancelled();
+            self.instruments
+                .record(Some(cancelled), self.started.elapsed());
+            if let Some(span) = self.span.as_mut() {
+                tag_failure(span, cancelled);
+            }
         }
     }
 }
@@ -658,7 +693,7 @@ impl ConnectionLike for MonitoredRedisConnection {
             } = self;
             let core: &ClientCore = core;
             let instruments = core.instruments.command(command_name(cmd));
-            let span = command_span(core, name, span, &instruments);
+            let span = command_span(core, name, span, &instruments, cmd);
             let measurement = Measurement::start(&instruments, span);
             let result = conns
                 .route_command(core.pool.as_ref(), cmd)
@@ -692,7 +727,13 @@ impl ConnectionLike for MonitoredRedisConnection {
                     None => Cow::Owned(format!("{name}.pipeline")),
                 };
                 let batch_size = TagValue::Int(pipeline.len() as i64);
-                core.start_span(parent, &span_name, &PIPELINE_OPERATION, Some(&batch_size))
+                let mut span =
+                    core.start_span(parent, &span_name, &PIPELINE_OPERATION, Some(&batch_size));
+                if core.instruments.telemetry().query_text {
+                    let text = TagValue::from(telemetry::pipeline_query_text(pipeline));
+                    span.set_tags(&[(names::OTEL_DB_QUERY_TEXT, &text)]);
+                }
+                span
             });
             let measurement = Measurement::start(instruments, span);
             let result = conns

@@ -60,3 +60,135 @@ pub const TYPE_CLUSTER: &str = "cluster";
 pub const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 15.0, 30.0,
 ];
+
+// ---------------------------------------------------------------------------------------
+// Connection lifecycle (baseplate-style names), reported as it happens by the pool
+// backends. All labelled with `redis_pool` (the client's context name).
+
+/// Counter: connections opened.
+pub const CONNECTIONS_OPENED_TOTAL: &str = "redis_client_connections_opened_total";
+/// Counter: connections closed, by [`LABEL_REASON`].
+pub const CONNECTIONS_CLOSED_TOTAL: &str = "redis_client_connections_closed_total";
+/// Counter: connection attempts that failed, by [`LABEL_ERROR_TYPE`].
+pub const CONNECT_FAILURES_TOTAL: &str = "redis_client_connect_failures_total";
+/// Histogram: how long opening a connection took (successful ones), in seconds.
+pub const CONNECT_DURATION_SECONDS: &str = "redis_client_connect_duration_seconds";
+/// Counter: connections opened to replace one closed by a failure (error, timeout,
+/// half-open, server closed, failover).
+pub const RECONNECTS_TOTAL: &str = "redis_client_reconnects_total";
+/// Histogram: how long callers waited for a pooled connection, in seconds.
+pub const POOL_WAIT_SECONDS: &str = "redis_client_pool_wait_seconds";
+/// Counter: callers that gave up waiting for a pooled connection.
+pub const POOL_TIMEOUTS_TOTAL: &str = "redis_client_pool_timeouts_total";
+/// Gauge: callers waiting for a pooled connection now.
+pub const POOL_PENDING_REQUESTS: &str = "redis_client_pool_pending_requests";
+/// Counter (cluster client): MOVED and ASK redirects the client followed itself, by
+/// [`LABEL_REDIRECT`]: those the `redis` crate's cluster connection handed back after its own
+/// retries (it follows most redirects invisibly; each MOVED it follows also refreshes its
+/// slot map, counted in [`CLUSTER_TOPOLOGY_REFRESHES_TOTAL`]).
+pub const CLUSTER_REDIRECTS_TOTAL: &str = "redis_client_cluster_redirects_total";
+/// Counter (cluster client): slot-map refreshes.
+pub const CLUSTER_TOPOLOGY_REFRESHES_TOTAL: &str = "redis_client_cluster_topology_refreshes_total";
+/// Counter (sentinel client): primary changes followed.
+pub const SENTINEL_FAILOVERS_TOTAL: &str = "redis_client_sentinel_failovers_total";
+
+/// Label of [`CONNECTIONS_CLOSED_TOTAL`]: why the connection was closed, one of
+/// [`CLOSE_REASONS`].
+pub const LABEL_REASON: &str = "reason";
+/// Label of [`CONNECT_FAILURES_TOTAL`]: the failure's `error.type`.
+pub const LABEL_ERROR_TYPE: &str = "error_type";
+/// Label of [`CLUSTER_REDIRECTS_TOTAL`]: `moved` or `ask`.
+pub const LABEL_REDIRECT: &str = "redirect";
+
+/// Close reason: idle too long (or past its lifetime), closed by the pool.
+pub const REASON_IDLE: &str = "idle";
+/// Close reason: the socket failed (reset, garbled reply, unrecoverable error).
+pub const REASON_ERROR: &str = "error";
+/// Close reason: a command on it timed out or was cancelled, so a late reply may follow.
+pub const REASON_TIMEOUT: &str = "timeout";
+/// Close reason: it failed the health check (PING) before reuse: half-open.
+pub const REASON_HALF_OPEN: &str = "half_open";
+/// Close reason: the server closed it (EOF, connection reset).
+pub const REASON_SERVER_CLOSED: &str = "server_closed";
+/// Close reason: the pool was shut down.
+pub const REASON_SHUTDOWN: &str = "shutdown";
+/// Close reason: its server is no longer the primary (sentinel failover, READONLY).
+pub const REASON_FAILOVER: &str = "failover";
+/// Close reason: the connection's state was changed (SELECT, CLIENT SETNAME…) by a caller.
+pub const REASON_DISCARDED: &str = "discarded";
+/// Every close reason.
+pub const CLOSE_REASONS: &[&str] = &[
+    REASON_IDLE,
+    REASON_ERROR,
+    REASON_TIMEOUT,
+    REASON_HALF_OPEN,
+    REASON_SERVER_CLOSED,
+    REASON_SHUTDOWN,
+    REASON_FAILOVER,
+    REASON_DISCARDED,
+];
+
+/// `redirect` value of a MOVED redirect.
+pub const REDIRECT_MOVED: &str = "moved";
+/// `redirect` value of an ASK redirect.
+pub const REDIRECT_ASK: &str = "ask";
+
+/// Upper bounds (seconds) of the connect-duration and pool-wait histograms.
+pub const CONNECTION_TIME_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+// ---------------------------------------------------------------------------------------
+// OpenTelemetry database conventions (opt-in: `telemetry::MetricNaming`). The names are
+// the conventions'; a Prometheus exporter renders them with dots as underscores and the
+// unit as a suffix (`db_client_operation_duration_seconds`), as `sink::prometheus` does.
+
+/// Histogram: duration of commands and pipelines, in seconds.
+pub const OTEL_OPERATION_DURATION: &str = "db.client.operation.duration";
+/// Gauge (an up-down counter in OpenTelemetry): connections by [`OTEL_CONNECTION_STATE`].
+pub const OTEL_CONNECTION_COUNT: &str = "db.client.connection.count";
+/// Gauge: the most connections the pool opens.
+pub const OTEL_CONNECTION_MAX: &str = "db.client.connection.max";
+/// Gauge (an up-down counter in OpenTelemetry): callers waiting for a connection.
+pub const OTEL_CONNECTION_PENDING_REQUESTS: &str = "db.client.connection.pending_requests";
+/// Histogram: how long callers waited for a connection, in seconds.
+pub const OTEL_CONNECTION_WAIT_TIME: &str = "db.client.connection.wait_time";
+/// Histogram: how long opening a connection took, in seconds.
+pub const OTEL_CONNECTION_CREATE_TIME: &str = "db.client.connection.create_time";
+/// Counter: callers that gave up waiting for a connection.
+pub const OTEL_CONNECTION_TIMEOUTS: &str = "db.client.connection.timeouts";
+
+/// Attribute: the database system, always `redis`.
+pub const OTEL_DB_SYSTEM_NAME: &str = "db.system.name";
+/// Attribute: the command name in capitals (`GET`, `PIPELINE`).
+pub const OTEL_DB_OPERATION_NAME: &str = "db.operation.name";
+/// Attribute: the database number, as a string.
+pub const OTEL_DB_NAMESPACE: &str = "db.namespace";
+/// Attribute: the server's host (no credentials).
+pub const OTEL_SERVER_ADDRESS: &str = "server.address";
+/// Attribute: the server's port.
+pub const OTEL_SERVER_PORT: &str = "server.port";
+/// Attribute (failures only): the Redis error prefix (`ERR`, `WRONGTYPE`…).
+pub const OTEL_DB_RESPONSE_STATUS_CODE: &str = "db.response.status_code";
+/// Attribute (failures only): the class of error (`telemetry::ErrorClass`).
+pub const OTEL_ERROR_TYPE: &str = "error.type";
+/// Span attribute: the script SHA1 of `EVALSHA`, the function of `FCALL`.
+pub const OTEL_DB_STORED_PROCEDURE_NAME: &str = "db.stored_procedure.name";
+/// Span attribute (opt-in): the command with `?` for every argument.
+pub const OTEL_DB_QUERY_TEXT: &str = "db.query.text";
+/// Span attribute: how many commands a pipeline holds.
+pub const OTEL_DB_OPERATION_BATCH_SIZE: &str = "db.operation.batch.size";
+/// Attribute of the pool metrics: the client's context name.
+pub const OTEL_CONNECTION_POOL_NAME: &str = "db.client.connection.pool.name";
+/// Attribute of [`OTEL_CONNECTION_COUNT`]: `idle` or `used`.
+pub const OTEL_CONNECTION_STATE: &str = "db.client.connection.state";
+/// `db.client.connection.state` of open connections not in use.
+pub const OTEL_STATE_IDLE: &str = "idle";
+/// `db.client.connection.state` of connections in use.
+pub const OTEL_STATE_USED: &str = "used";
+/// `db.system.name` value.
+pub const OTEL_SYSTEM_REDIS: &str = "redis";
+
+/// The buckets the conventions advise for `db.client.operation.duration` (seconds).
+pub const OTEL_OPERATION_DURATION_BUCKETS: &[f64] =
+    &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0];

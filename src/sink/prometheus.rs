@@ -47,12 +47,15 @@ use metrics_exporter_prometheus::Matcher;
 
 use super::names;
 
-/// A [`PrometheusBuilder`] with the crate's latency buckets (baseplate.py's); add your own
-/// settings to it.
+/// A [`PrometheusBuilder`] with the crate's histogram buckets (baseplate.py's latency
+/// buckets; for `db.client.operation.duration`, the ones the OpenTelemetry conventions
+/// advise) and Prometheus's recommended naming, which renders the OpenTelemetry names the
+/// usual way: dots as underscores, the unit as a suffix, `_total` on counters
+/// (`db_client_operation_duration_seconds`, `db_client_connection_timeouts_total`). Add your
+/// own settings to it (a later `set_buckets_for_metric` for the same metric wins).
 pub fn builder() -> PrometheusBuilder {
     // Only an empty bucket list is refused, and ours is not empty.
-    builder_with_latency_buckets(names::LATENCY_BUCKETS)
-        .unwrap_or_else(|_| PrometheusBuilder::new())
+    builder_with_latency_buckets(names::LATENCY_BUCKETS).unwrap_or_else(|_| base_builder())
 }
 
 /// A [`PrometheusBuilder`] whose `redis_client_latency_seconds` histogram has the upper
@@ -65,8 +68,39 @@ pub fn builder_with_latency_buckets(buckets: &[f64]) -> Result<PrometheusBuilder
     let mut buckets: Vec<f64> = buckets.iter().copied().filter(|b| b.is_finite()).collect();
     buckets.sort_by(f64::total_cmp);
     buckets.dedup();
-    PrometheusBuilder::new()
+    base_builder()
         .set_buckets_for_metric(Matcher::Full(names::LATENCY_SECONDS.to_string()), &buckets)
+}
+
+/// Recommended naming, and the buckets of every histogram but the latency one.
+fn base_builder() -> PrometheusBuilder {
+    let buckets: [(&str, &[f64]); 5] = [
+        (
+            names::OTEL_OPERATION_DURATION,
+            names::OTEL_OPERATION_DURATION_BUCKETS,
+        ),
+        (
+            names::CONNECT_DURATION_SECONDS,
+            names::CONNECTION_TIME_BUCKETS,
+        ),
+        (names::POOL_WAIT_SECONDS, names::CONNECTION_TIME_BUCKETS),
+        (
+            names::OTEL_CONNECTION_CREATE_TIME,
+            names::CONNECTION_TIME_BUCKETS,
+        ),
+        (
+            names::OTEL_CONNECTION_WAIT_TIME,
+            names::CONNECTION_TIME_BUCKETS,
+        ),
+    ];
+    let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
+    for (name, values) in buckets {
+        // Only an empty bucket list is refused, and none of these is empty.
+        builder = builder
+            .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
+            .expect("bucket lists are not empty");
+    }
+    builder
 }
 
 /// A recorder with the crate's latency buckets, not installed anywhere: give it to
@@ -86,18 +120,99 @@ pub fn recorder_with(builder: PrometheusBuilder) -> PrometheusRecorder {
 
 /// Gives every metric of the crate its `# HELP` text.
 fn describe(recorder: &PrometheusRecorder) {
-    use metrics::{Recorder, SharedString};
+    use metrics::{Recorder, SharedString, Unit};
 
     let help = |text: &'static str| SharedString::const_str(text);
     // baseplate.py's texts where it has the metric, so that both kinds of service agree.
-    let histograms = [(
-        names::LATENCY_SECONDS,
-        "Latency histogram for calls made by clients",
-    )];
-    let counters = [(
-        names::REQUESTS_TOTAL,
-        "Total number of requests made by client",
-    )];
+    let histograms = [
+        (
+            names::LATENCY_SECONDS,
+            "Latency histogram for calls made by clients",
+        ),
+        (
+            names::CONNECT_DURATION_SECONDS,
+            "How long opening a Redis connection took, in seconds",
+        ),
+        (
+            names::POOL_WAIT_SECONDS,
+            "How long callers waited for a pooled Redis connection, in seconds",
+        ),
+    ];
+    let counters = [
+        (
+            names::REQUESTS_TOTAL,
+            "Total number of requests made by client",
+        ),
+        (names::CONNECTIONS_OPENED_TOTAL, "Redis connections opened"),
+        (
+            names::CONNECTIONS_CLOSED_TOTAL,
+            "Redis connections closed, by reason",
+        ),
+        (
+            names::CONNECT_FAILURES_TOTAL,
+            "Failed attempts to open a Redis connection, by error type",
+        ),
+        (
+            names::RECONNECTS_TOTAL,
+            "Redis connections opened to replace one lost to a failure",
+        ),
+        (
+            names::POOL_TIMEOUTS_TOTAL,
+            "Callers that gave up waiting for a pooled Redis connection",
+        ),
+        (
+            names::CLUSTER_REDIRECTS_TOTAL,
+            "MOVED and ASK redirects followed by the cluster client",
+        ),
+        (
+            names::CLUSTER_TOPOLOGY_REFRESHES_TOTAL,
+            "Slot-map loads and refreshes of the cluster client",
+        ),
+        (
+            names::SENTINEL_FAILOVERS_TOTAL,
+            "New primaries named by the sentinels and followed",
+        ),
+    ];
+    // OpenTelemetry names, with the units that give their Prometheus suffixes.
+    let otel_histograms = [
+        (
+            names::OTEL_OPERATION_DURATION,
+            "Duration of database client operations",
+        ),
+        (
+            names::OTEL_CONNECTION_CREATE_TIME,
+            "The time it took to create a new connection",
+        ),
+        (
+            names::OTEL_CONNECTION_WAIT_TIME,
+            "The time it took to obtain an open connection from the pool",
+        ),
+    ];
+    let otel_gauges = [
+        (
+            names::OTEL_CONNECTION_COUNT,
+            "The number of connections that are currently in the state described by the state attribute",
+        ),
+        (
+            names::OTEL_CONNECTION_MAX,
+            "The maximum number of open connections allowed",
+        ),
+        (
+            names::OTEL_CONNECTION_PENDING_REQUESTS,
+            "The number of current pending requests for an open connection",
+        ),
+    ];
+    for (name, text) in otel_histograms {
+        recorder.describe_histogram(name.into(), Some(Unit::Seconds), help(text));
+    }
+    for (name, text) in otel_gauges {
+        recorder.describe_gauge(name.into(), None, help(text));
+    }
+    recorder.describe_counter(
+        names::OTEL_CONNECTION_TIMEOUTS.into(),
+        None,
+        help("The number of connection timeouts that have occurred trying to obtain a connection from the pool"),
+    );
     let gauges = [
         (
             names::ACTIVE_REQUESTS,
@@ -131,6 +246,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             names::RUNTIME_POOL_IN_USE,
             "Connections of the pool checked out and being used",
+        ),
+        (
+            names::POOL_PENDING_REQUESTS,
+            "Callers waiting for a pooled Redis connection",
         ),
         (
             names::RUNTIME_POOL_OPEN_AND_AVAILABLE,

@@ -202,6 +202,12 @@ impl SpanObserver for TracingObserver {
             url.path = path,
             http.response.status_code = status,
             error.message = Empty,
+            // Set after the span starts: a script's name, the opt-in query text, a
+            // failure's class.
+            db.stored_procedure.name = Empty,
+            db.query.text = Empty,
+            error.type = Empty,
+            db.response.status_code = Empty,
         );
         drop(parent_shard);
         let parents = (info.kind != SpanKind::Client).then(|| {
