@@ -797,10 +797,22 @@ async fn a_custom_backend_gets_discard_for_a_cancelled_blocking_command() {
     let releases = backend.releases.clone();
     let factory = RedisContextFactory::new(backend);
     let mut redis = factory.connection();
-    let blpop = redis.blpop::<_, Option<(String, String)>>("jobs", 5.0);
-    assert!(tokio::time::timeout(Duration::from_millis(100), blpop)
-        .await
-        .is_err());
+    let mut blpop = Box::pin(redis.blpop::<_, Option<(String, String)>>("jobs", 5.0));
+    // Cancelled once the server has it blocked (not while it is still connecting: on a
+    // loaded machine that can take longer than any fixed delay).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::select! {
+            reply = &mut blpop => panic!("BLPOP returned before it was cancelled: {reply:?}"),
+            _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+        let info: String = server.query(&["INFO", "clients"]);
+        if info.contains("blocked_clients:1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "BLPOP never blocked: {info}");
+    }
+    drop(blpop);
     assert_eq!(releases.discarded.load(Ordering::SeqCst), 1);
     assert_eq!(releases.reused.load(Ordering::SeqCst), 0);
     // The abandoned BLPOP's socket is closed: nothing is left blocked on the server.
