@@ -2,8 +2,8 @@
 //! Redis, and `/metrics` in Prometheus text format. Configured from `fixtures/service.ini`.
 //!
 //! ```sh
-//! cargo run --example service                                   # in-memory backend
-//! REDIS_URL=redis://127.0.0.1:6379/0 cargo run --example service  # a real server
+//! cargo run --features axum,prometheus --example service          # in-memory backend
+//! REDIS_URL=redis://127.0.0.1:6379/0 cargo run --features axum,prometheus --example service
 //!
 //! curl -X POST localhost:8080/counters/visits
 //! curl localhost:8080/limited/alice
