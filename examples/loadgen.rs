@@ -544,12 +544,14 @@ impl Contenders {
             } else {
                 Arc::new(NoopSink)
             };
-            let mut baseplate = Baseplate::new(RawConfig::new()).with_metrics_sink(sink.clone());
+            let mut baseplate = Baseplate::new(RawConfig::new())
+                .with_metrics_sink(sink.clone())
+                .unwrap();
             if spans {
                 baseplate.register(Arc::new(TracingObserver::new()));
             }
             let factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
-            baseplate.add_to_context(CLIENT, Arc::new(factory));
+            baseplate.add_to_context(CLIENT, Arc::new(factory)).unwrap();
             Ok(Service {
                 baseplate: Arc::new(baseplate),
                 pool,

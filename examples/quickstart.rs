@@ -54,7 +54,8 @@ async fn run() -> Result<(), String> {
     let spans = RecordingObserver::new();
 
     let mut baseplate = Baseplate::new(config)
-        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))));
+        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))))
+        .map_err(|e| e.to_string())?;
     baseplate.register(Arc::new(spans.clone()));
     baseplate
         .configure_context(ContextSpec::new().client("foo", RedisClient::new()))

@@ -16,6 +16,63 @@ use crate::{Error, MonitoredRedisConnection, Result};
 
 /// Makes the object a request handler uses for one client, and reports the client's runtime
 /// metrics. Implement it to plug your own clients into a [`Baseplate`].
+///
+/// # Contract
+///
+/// - [`make_object_for_context`](Self::make_object_for_context) is called on every
+///   [`RequestContext::get`] (and [`RequestContext::redis`]): once per lookup, from any
+///   thread, concurrently for concurrent requests. It must be cheap and never do I/O —
+///   open connections lazily, on the object's first use. The box must hold exactly the
+///   type callers ask `get::<T>` for; any other type is an
+///   [`Error::WrongContextObjectType`] for them.
+/// - [`report_runtime_metrics`](Self::report_runtime_metrics) is called every interval by
+///   the [`RuntimeReporter`] (on a tokio worker thread) and whenever
+///   [`Baseplate::report_runtime_metrics`] is called, with the Baseplate's sink. It should
+///   only set gauges from state it already has (no I/O, no waiting); a factory with nothing
+///   to report does nothing.
+///
+/// A factory added through a [`ContextSpec`] (by a [`ContextParser`], or ready-made with
+/// [`ContextSpec::factory`]) is asked for objects under its full dotted context name.
+///
+/// ```
+/// use std::any::Any;
+/// use std::sync::Arc;
+/// use baseplate_redis::sink::{key, MetricsSink};
+/// use baseplate_redis::span::{SpanContext, SpanKind};
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextFactory, ContextSpec};
+///
+/// /// What a handler gets: a feature-flag reader whose lookups are spans of the request.
+/// struct Flags { span: SpanContext, enabled: Arc<[String]> }
+///
+/// impl Flags {
+///     fn is_on(&self, flag: &str) -> bool {
+///         self.span.child("flags.is_on", SpanKind::Local).finish();
+///         self.enabled.iter().any(|f| f == flag)
+///     }
+/// }
+///
+/// #[derive(Debug)]
+/// struct FlagsFactory { enabled: Arc<[String]> }
+///
+/// impl ContextFactory for FlagsFactory {
+///     fn make_object_for_context(&self, _name: &str, span: &SpanContext) -> Box<dyn Any + Send> {
+///         Box::new(Flags { span: span.clone(), enabled: self.enabled.clone() })
+///     }
+///
+///     fn report_runtime_metrics(&self, sink: &dyn MetricsSink) {
+///         sink.gauge(&key("flags_enabled", &[])).set(self.enabled.len() as f64);
+///     }
+/// }
+///
+/// let mut baseplate = Baseplate::new(RawConfig::new());
+/// let factory = FlagsFactory { enabled: vec!["dark_mode".to_string()].into() };
+/// baseplate.configure_context(ContextSpec::new().factory("flags", Arc::new(factory)))?;
+///
+/// let context = baseplate.make_context_object();
+/// let flags: Flags = context.get("flags")?;
+/// assert!(flags.is_on("dark_mode"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait ContextFactory: Send + Sync + fmt::Debug {
     /// The object for one request: `name` is the context name (`foo`, `caches.foo`) and
@@ -23,21 +80,88 @@ pub trait ContextFactory: Send + Sync + fmt::Debug {
     fn make_object_for_context(&self, name: &str, span: &SpanContext) -> Box<dyn Any + Send>;
 
     /// Reports runtime metrics (pool size and use) to `sink`. Called periodically by the
-    /// [`RuntimeReporter`].
+    /// [`RuntimeReporter`], and by [`Baseplate::report_runtime_metrics`].
     fn report_runtime_metrics(&self, sink: &dyn MetricsSink);
 }
 
 /// Turns a client's configuration into its [`ContextFactory`].
-/// [`RedisClient`](crate::RedisClient) is one; [`ContextSpec`] maps names to them.
+/// [`RedisClient`](crate::RedisClient) and [`ClusterRedisClient`](crate::ClusterRedisClient)
+/// are parsers; [`ContextSpec`] maps names to them.
+///
+/// # Contract
+///
+/// [`parse`](Self::parse) is called once per context name by
+/// [`Baseplate::configure_context`], at start-up, with the full dotted context name, the
+/// service's whole configuration and the Baseplate's metrics sink (the one given to
+/// [`Baseplate::with_metrics_sink`], else the global `metrics` recorder's). It reads the
+/// keys under `name` plus a dot, and reports a bad or missing key as a
+/// [`ConfigurationError`] naming the full key (`foo.url`), so the service fails to start
+/// with a message saying what to fix. It should not connect anywhere: a server that is down
+/// at start-up must not stop the service; connect on first use.
+///
+/// ```
+/// use std::sync::Arc;
+/// use baseplate_redis::config::{ConfigurationError, RawConfig};
+/// use baseplate_redis::sink::MetricsSink;
+/// use baseplate_redis::{Baseplate, ContextFactory, ContextParser, ContextSpec};
+/// use baseplate_redis::{MonitoredRedisConnection, RedisContextFactory};
+///
+/// /// A Redis client whose database is chosen by a key of its own, `<name>.shard`.
+/// struct ShardedClient;
+///
+/// impl ContextParser for ShardedClient {
+///     fn parse(
+///         &self,
+///         name: &str,
+///         config: &RawConfig,
+///         sink: Arc<dyn MetricsSink>,
+///     ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
+///         let key = format!("{name}.shard");
+///         let shard = config
+///             .get(&key)
+///             .ok_or_else(|| ConfigurationError::new(&key, "required key is missing"))?;
+///         let db: u8 = shard
+///             .parse()
+///             .map_err(|_| ConfigurationError::new(&key, format!("{shard:?} is not a shard")))?;
+///         let pool = Arc::new(baseplate_redis::pool::InMemoryBackend::named("shards", db.into()));
+///         Ok(Arc::new(RedisContextFactory::with_options(pool, name, sink)))
+///     }
+/// }
+///
+/// let config = RawConfig::from_pairs([("users.shard", "3")]);
+/// let mut baseplate = Baseplate::new(config);
+/// baseplate.configure_context(ContextSpec::new().client("users", ShardedClient))?;
+/// let users: MonitoredRedisConnection = baseplate.make_context_object().redis("users")?;
+///
+/// let err = Baseplate::new(RawConfig::new())
+///     .configure_context(ContextSpec::new().client("users", ShardedClient))
+///     .unwrap_err();
+/// assert_eq!(err.to_string(), "users.shard: required key is missing");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait ContextParser: Send + Sync {
-    /// Parses the keys under `prefix` (the context name plus a dot, e.g. `foo.`). The factory
-    /// reports per-command metrics to `sink`.
+    /// Parses the keys under `name` plus a dot (`foo.url` for `foo`) into the client's
+    /// factory, which reports its metrics to `sink`.
     fn parse(
         &self,
         name: &str,
         config: &RawConfig,
         sink: Arc<dyn MetricsSink>,
     ) -> std::result::Result<Arc<dyn ContextFactory>, ConfigurationError>;
+}
+
+/// A factory made by hand, added through a [`ContextSpec`] as it is.
+struct ReadyFactory(Arc<dyn ContextFactory>);
+
+impl ContextParser for ReadyFactory {
+    fn parse(
+        &self,
+        _name: &str,
+        _config: &RawConfig,
+        _sink: Arc<dyn MetricsSink>,
+    ) -> std::result::Result<Arc<dyn ContextFactory>, ConfigurationError> {
+        Ok(self.0.clone())
+    }
 }
 
 enum SpecEntry {
@@ -49,17 +173,28 @@ enum SpecEntry {
 /// groups of them (a group `caches` holding `foo` gives the context name `caches.foo`, read
 /// from the keys `caches.foo.*`).
 ///
+/// A name used twice — two clients, or a client and a group — is a [`ConfigurationError`]
+/// naming it when the spec is configured.
+///
 /// ```
-/// use baseplate_redis::{ContextSpec, RedisClient};
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
 ///
 /// let spec = ContextSpec::new()
 ///     .client("foo", RedisClient::new())
 ///     .group("caches", ContextSpec::new().client("bar", RedisClient::new()));
 /// assert_eq!(spec.names(), ["caches.bar", "foo"]);
+///
+/// let twice = ContextSpec::new()
+///     .client("foo", RedisClient::new())
+///     .client("foo", RedisClient::new());
+/// let config = RawConfig::from_pairs([("foo.url", "memory://doc-spec")]);
+/// let err = Baseplate::new(config).configure_context(twice).unwrap_err();
+/// assert_eq!(err.key(), "foo");
 /// ```
 #[derive(Default)]
 pub struct ContextSpec {
-    entries: BTreeMap<String, SpecEntry>,
+    // In the order given, duplicates included: they are reported, not silently replaced.
+    entries: Vec<(String, SpecEntry)>,
 }
 
 impl ContextSpec {
@@ -68,17 +203,26 @@ impl ContextSpec {
         Self::default()
     }
 
-    /// Adds a client under `name`.
+    /// Adds a client under `name`: `parser` (a [`RedisClient`](crate::RedisClient), a
+    /// [`ClusterRedisClient`](crate::ClusterRedisClient) or your own [`ContextParser`])
+    /// makes its factory from the keys under `name` plus a dot.
     pub fn client(mut self, name: &str, parser: impl ContextParser + 'static) -> Self {
         self.entries
-            .insert(name.to_string(), SpecEntry::Client(Box::new(parser)));
+            .push((name.to_string(), SpecEntry::Client(Box::new(parser))));
         self
+    }
+
+    /// Adds a factory made by hand under `name`, as it is (no configuration key is read).
+    /// To give a Redis client a backend of your own and still report to the Baseplate's
+    /// sink, use [`RedisClient::with_backend`](crate::RedisClient::with_backend) instead.
+    pub fn factory(self, name: &str, factory: Arc<dyn ContextFactory>) -> Self {
+        self.client(name, ReadyFactory(factory))
     }
 
     /// Adds a group of clients under `name`.
     pub fn group(mut self, name: &str, spec: ContextSpec) -> Self {
         self.entries
-            .insert(name.to_string(), SpecEntry::Group(spec));
+            .push((name.to_string(), SpecEntry::Group(spec)));
         self
     }
 
@@ -99,6 +243,24 @@ impl ContextSpec {
             }
         }
     }
+
+    /// The first name given twice at one level (a client or group, anywhere in the tree),
+    /// as a full dotted name.
+    fn duplicate(&self, prefix: &str) -> Option<String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (name, entry) in &self.entries {
+            let full = format!("{prefix}{name}");
+            if !seen.insert(name.as_str()) {
+                return Some(full);
+            }
+            if let SpecEntry::Group(group) = entry {
+                if let Some(duplicate) = group.duplicate(&format!("{full}.")) {
+                    return Some(duplicate);
+                }
+            }
+        }
+        None
+    }
 }
 
 impl fmt::Debug for ContextSpec {
@@ -107,6 +269,14 @@ impl fmt::Debug for ContextSpec {
             .field("names", &self.names())
             .finish()
     }
+}
+
+fn duplicate_name(name: &str) -> ConfigurationError {
+    ConfigurationError::new(
+        name,
+        "this context name is given twice (two clients, or a client and a group); \
+         each client needs a name of its own",
+    )
 }
 
 type Factories = Arc<BTreeMap<String, Arc<dyn ContextFactory>>>;
@@ -134,10 +304,39 @@ impl Baseplate {
         }
     }
 
-    /// Sends metrics to `sink` instead (set it before `configure_context`).
-    pub fn with_metrics_sink(mut self, sink: Arc<dyn MetricsSink>) -> Self {
+    /// Sends metrics to `sink` instead of the global `metrics` recorder.
+    ///
+    /// Clients take the sink when they are added, so it must be set first: once
+    /// [`configure_context`](Self::configure_context) or
+    /// [`add_to_context`](Self::add_to_context) has added a client, this is an
+    /// [`Error::MetricsSinkAfterClients`] (rather than a sink only some metrics reach).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use baseplate_redis::sink::RecordingSink;
+    /// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+    ///
+    /// let config = RawConfig::from_pairs([("foo.url", "memory://doc-sink")]);
+    /// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(RecordingSink::new()))?;
+    /// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
+    ///
+    /// let late = baseplate.with_metrics_sink(Arc::new(RecordingSink::new()));
+    /// assert!(late.unwrap_err().to_string().contains("before clients are added"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_metrics_sink(mut self, sink: Arc<dyn MetricsSink>) -> Result<Self> {
+        if !self.factories.is_empty() {
+            return Err(Error::MetricsSinkAfterClients {
+                clients: self.context_names(),
+            });
+        }
         self.sink = sink;
-        self
+        Ok(self)
+    }
+
+    fn context_names(&self) -> String {
+        let names: Vec<&str> = self.factories.keys().map(String::as_str).collect();
+        names.join(", ")
     }
 
     /// The raw configuration.
@@ -158,19 +357,28 @@ impl Baseplate {
     }
 
     /// Parses every client of `spec` from the configuration and adds it to the context.
-    /// Nothing is added if any client's configuration is invalid.
+    /// Nothing is added if any client's configuration is invalid, or if a name is given
+    /// twice (in `spec`, or already added).
     pub fn configure_context(
         &mut self,
         spec: ContextSpec,
     ) -> std::result::Result<(), ConfigurationError> {
+        if let Some(name) = spec.duplicate("") {
+            return Err(duplicate_name(&name));
+        }
         let mut parsed = Vec::new();
         let mut failure = None;
         spec.visit("", &mut |name, parser| {
-            if failure.is_none() {
-                match parser.parse(name, &self.config, self.sink.clone()) {
-                    Ok(factory) => parsed.push((name.to_string(), factory)),
-                    Err(err) => failure = Some(err),
-                }
+            if failure.is_some() {
+                return;
+            }
+            if self.factories.contains_key(name) {
+                failure = Some(duplicate_name(name));
+                return;
+            }
+            match parser.parse(name, &self.config, self.sink.clone()) {
+                Ok(factory) => parsed.push((name.to_string(), factory)),
+                Err(err) => failure = Some(err),
             }
         });
         if let Some(err) = failure {
@@ -182,11 +390,14 @@ impl Baseplate {
         Ok(())
     }
 
-    /// Adds an already-built factory under `name`.
-    pub fn add_to_context(&mut self, name: &str, factory: Arc<dyn ContextFactory>) {
-        let mut factories = (*self.factories).clone();
-        factories.insert(name.to_string(), factory);
-        self.factories = Arc::new(factories);
+    /// Adds an already-built factory under `name`; a name already added is a
+    /// [`ConfigurationError`]. (In a [`ContextSpec`], [`ContextSpec::factory`] does the same.)
+    pub fn add_to_context(
+        &mut self,
+        name: &str,
+        factory: Arc<dyn ContextFactory>,
+    ) -> std::result::Result<(), ConfigurationError> {
+        self.configure_context(ContextSpec::new().factory(name, factory))
     }
 
     /// The registered factories, by context name.
@@ -286,7 +497,7 @@ impl Baseplate {
     ///     ("foo.url", "memory://doc-report"),
     ///     ("foo.max_connections", "7"),
     /// ]);
-    /// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()));
+    /// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()))?;
     /// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
     ///
     /// baseplate.report_runtime_metrics();
@@ -361,7 +572,7 @@ impl RequestContext {
             .map(|object| *object)
             .map_err(|_| Error::WrongContextObjectType {
                 name: name.to_string(),
-                expected: type_name::<T>(),
+                expected: public_type_name(type_name::<T>()),
             })
     }
 
@@ -382,5 +593,63 @@ impl fmt::Debug for RequestContext {
             .field("objects", &self.factories.keys().collect::<Vec<_>>())
             .field("span", &self.span)
             .finish()
+    }
+}
+
+/// `type_name`'s path of a type with our private modules left out: the path users import
+/// it by (`baseplate_redis::redis::monitored::MonitoredRedisConnection` becomes
+/// `baseplate_redis::MonitoredRedisConnection`, `baseplate_redis::pool::memory::InMemoryBackend`
+/// becomes `baseplate_redis::pool::InMemoryBackend`). Other crates' paths are kept.
+fn public_type_name(full: &str) -> String {
+    const CRATE: &str = "baseplate_redis::";
+    const PUBLIC_MODULES: &[&str] = &["config", "pool", "runtime", "sink", "span", "web"];
+    let mut out = String::with_capacity(full.len());
+    let mut rest = full;
+    while let Some(at) = rest.find(CRATE) {
+        out.push_str(&rest[..at + CRATE.len()]);
+        rest = &rest[at + CRATE.len()..];
+        let mut first = true;
+        // Module segments are lower case; the type's own segment ends the path.
+        while let Some((segment, tail)) = rest.split_once("::") {
+            if !segment.starts_with(|c: char| c.is_ascii_lowercase()) {
+                break;
+            }
+            if first && PUBLIC_MODULES.contains(&segment) {
+                out.push_str(segment);
+                out.push_str("::");
+            }
+            first = false;
+            rest = tail;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_type_name;
+
+    #[test]
+    fn type_names_use_public_paths() {
+        let cases = [
+            (
+                "baseplate_redis::redis::monitored::MonitoredRedisConnection",
+                "baseplate_redis::MonitoredRedisConnection",
+            ),
+            (
+                "baseplate_redis::pool::memory::InMemoryBackend",
+                "baseplate_redis::pool::InMemoryBackend",
+            ),
+            (
+                "core::option::Option<baseplate_redis::span::recording::RecordingObserver>",
+                "core::option::Option<baseplate_redis::span::RecordingObserver>",
+            ),
+            ("alloc::string::String", "alloc::string::String"),
+            ("my_service::Flags", "my_service::Flags"),
+        ];
+        for (full, public) in cases {
+            assert_eq!(public_type_name(full), public);
+        }
     }
 }

@@ -109,8 +109,19 @@ pub enum Error {
     WrongContextObjectType {
         /// The name asked for.
         name: String,
-        /// The type asked for.
-        expected: &'static str,
+        /// The type asked for, by its public path (`baseplate_redis::MonitoredRedisConnection`).
+        expected: String,
+    },
+
+    /// [`Baseplate::with_metrics_sink`](crate::Baseplate::with_metrics_sink) was called
+    /// after clients were added: their metrics would still go to the old sink.
+    #[error(
+        "the metrics sink must be set before clients are added (already added: {clients}); \
+         call with_metrics_sink before configure_context and add_to_context"
+    )]
+    MetricsSinkAfterClients {
+        /// The context names already added, comma separated.
+        clients: String,
     },
 }
 

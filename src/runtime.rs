@@ -28,7 +28,7 @@ pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 ///
 /// let sink = RecordingSink::new();
 /// let config = RawConfig::from_pairs([("foo.url", "memory://doc-reporter")]);
-/// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()));
+/// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()))?;
 /// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
 ///
 /// let reporter = baseplate.start_runtime_reporter(Duration::from_millis(10));

@@ -43,7 +43,9 @@ fn fixture(cluster: &RedisCluster, extra: &[(&str, &str)]) -> Fixture {
     }
     let metrics = RecordingSink::new();
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     baseplate
         .configure_context(ContextSpec::new().client("cluster", ClusterRedisClient::new()))

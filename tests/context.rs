@@ -127,7 +127,9 @@ async fn runtime_reporter_stops_when_dropped() {
     let reports = Arc::new(AtomicUsize::new(0));
     let metrics = RecordingSink::new();
     let config = RawConfig::from_pairs([("g.greeting", "Hi")]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate
         .configure_context(ContextSpec::new().client(
             "g",

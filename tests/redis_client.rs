@@ -30,7 +30,9 @@ fn fixture(server: &RedisServer, name: &str, db: u32, extra: &[(&str, &str)]) ->
     }
     let metrics = RecordingSink::new();
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     let spec = match name.split_once('.') {
         Some((group, member)) => {

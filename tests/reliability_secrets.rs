@@ -100,7 +100,9 @@ async fn the_password_shows_nowhere() {
     ]);
     let metrics = RecordingSink::new();
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config.clone()).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config.clone())
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     baseplate.register(Arc::new(TracingObserver::new()));
     baseplate

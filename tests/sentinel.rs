@@ -24,7 +24,9 @@ fn baseplate(url: &str) -> (Baseplate, RecordingObserver, RecordingSink) {
     ]);
     let spans = RecordingObserver::new();
     let metrics = RecordingSink::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     baseplate
         .configure_context(ContextSpec::new().client("cache", RedisClient::new()))

@@ -21,7 +21,7 @@ async fn facade_sink_feeds_a_prometheus_exporter() {
     let handle = recorder.handle();
     let sink = Arc::new(FacadeSink::with_recorder(Arc::new(recorder)));
     let config = RawConfig::from_pairs([("foo.url", "memory://facade-test/4")]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink);
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink).unwrap();
     baseplate
         .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
         .unwrap();

@@ -14,7 +14,9 @@ use redis::AsyncCommands;
 
 fn baseplate(server: &RedisServer, metrics: &RecordingSink) -> Baseplate {
     let config = RawConfig::from_pairs([("foo.url", server.url(0))]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate
         .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
         .unwrap();

@@ -26,7 +26,9 @@ async fn handler_on_the_in_memory_backend() {
     let config = RawConfig::from_pairs([("cache.url", "memory://handler-test")]);
     let metrics = RecordingSink::new();
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     baseplate
         .configure_context(ContextSpec::new().client("cache", RedisClient::new()))
@@ -88,7 +90,9 @@ async fn handler_with_a_mock_metrics_sink() {
         .returning(|_| Histogram::noop());
 
     let config = RawConfig::from_pairs([("cache.url", "memory://mock-sink-test")]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(sink))
+        .unwrap();
     baseplate
         .configure_context(ContextSpec::new().client("cache", RedisClient::new()))
         .unwrap();
@@ -115,7 +119,9 @@ async fn handler_when_redis_is_down() {
     let metrics = RecordingSink::new();
     let factory = RedisContextFactory::with_options(pool, "cache", Arc::new(metrics.clone()));
     let mut baseplate = Baseplate::new(RawConfig::new());
-    baseplate.add_to_context("cache", Arc::new(factory));
+    baseplate
+        .add_to_context("cache", Arc::new(factory))
+        .unwrap();
 
     let context = baseplate.make_context_object();
     let err = record_view(&context, "home").await.unwrap_err();

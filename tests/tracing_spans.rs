@@ -75,7 +75,7 @@ fn command_spans_hang_under_the_request_span_with_their_tags() {
                 "foo",
                 Arc::new(NoopSink),
             );
-            baseplate.add_to_context("foo", Arc::new(factory));
+            baseplate.add_to_context("foo", Arc::new(factory)).unwrap();
             let mut context = baseplate.make_context_object();
             let span = baseplate.make_server_span(&mut context, "handler", None);
             let mut foo = context.redis("foo").unwrap();

@@ -94,7 +94,8 @@ pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<S
     let recorder = prometheus::recorder();
     let prometheus = recorder.handle();
     let mut baseplate = Baseplate::new(config)
-        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))));
+        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))))
+        .map_err(|e| e.to_string())?;
     for observer in observers {
         baseplate.register(observer.clone());
     }
