@@ -503,7 +503,7 @@ impl Baseplate {
     /// baseplate.report_runtime_metrics();
     /// let max = sink.gauge_value(names::POOL_MAX_SIZE, &[(names::LABEL_POOL, "foo")]);
     /// assert_eq!(max, Some(7.0));
-    /// # Ok::<(), baseplate_redis::ConfigurationError>(())
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn report_runtime_metrics(&self) {
         crate::runtime::report_all(&self.factories, self.sink.as_ref());

@@ -40,19 +40,130 @@ pub use options::{
 };
 pub use state::PoolState;
 
-use std::sync::Arc;
+/// The attribute that implements [`PoolBackend`] (an `async_trait`), re-exported so a
+/// backend needs no dependency of its own: `#[baseplate_redis::pool::async_trait]`.
+pub use async_trait::async_trait;
 
-use async_trait::async_trait;
+use std::sync::Arc;
 
 use crate::Result;
 
-/// A source of Redis connections. Implemented by the real mobc-backed pool, by the in-memory
-/// backend, and (with the `mock` feature) by mockall's `MockPoolBackend`.
+/// A source of Redis connections: where a client's commands go. Implemented by
+/// [`MobcBackend`] (real Redis), [`SentinelBackend`], [`ClusterBackend`],
+/// [`InMemoryBackend`] (no server) and, with the `mock` feature, mockall's
+/// `MockPoolBackend`. Implement it to send commands somewhere else, or to wrap a backend.
+///
+/// Implement it with [`#[async_trait]`](macro@async_trait) (re-exported here). Plug it into
+/// a service through [`RedisClient::with_backend`](crate::RedisClient::with_backend) (a
+/// backend of your own) or [`RedisClient::map_pool`](crate::RedisClient::map_pool) (a
+/// wrapper around the pool the configuration describes); either keeps the client's other
+/// options, its spans and metrics.
+///
+/// # Contract
+///
+/// What the client does with a backend, and so what a backend must guarantee:
+///
+/// - **[`shared`](Self::shared)** is asked once by each handle
+///   ([`MonitoredRedisConnection`](crate::MonitoredRedisConnection)), on its first ordinary
+///   command, and the connection is kept for the handle's life. It is asked again only after
+///   the connection reported an error that breaks it (an I/O error other than a timeout, a
+///   dropped connection, an unrecoverable error) or when
+///   [`PooledConnection::is_stale`] turns true. Every request's handle holds one at the same
+///   time, so a shared connection must be *multiplexed*: many handles' clones sending
+///   concurrently over one socket (as redis-rs's `MultiplexedConnection` does), never a
+///   socket per handle. It must also be *cancel-safe*: a command future dropped before its
+///   reply arrived (a request timing out, a client going away) must leave the connection
+///   able to serve the next command with the next command's reply.
+/// - **[`exclusive`](Self::exclusive)** is asked for each blocking command (BLPOP…), each
+///   pipeline holding one, and for a handle's WATCH/MULTI or connection-state changes
+///   (SELECT, CLIENT SETNAME), which pin it to the handle until done. The caller has it to
+///   itself and drops it when done: a connection dropped in the middle of a command, or
+///   with state left on it, is handed back with [`Release::Discard`] (see
+///   [`PooledConnection::with_release`]) and must be closed, never handed out again.
+///   When all connections are in use it waits, bounded, then fails with
+///   [`Error::PoolTimeout`](crate::Error::PoolTimeout).
+/// - **[`address`](Self::address)** is read at the start of every command's span (the
+///   `server.address`/`server.port` tags), so it is on the hot path: return a stored
+///   `Arc<str>` (a clone is one atomic increment), never format one per call. It may change
+///   (a Sentinel failover); it must never hold credentials.
+/// - **[`database`](Self::database)** is read once, when the client's factory is made (the
+///   `redis_database` label and the `db.namespace` tag).
+/// - **[`state`](Self::state)** is read by the runtime reporter every interval (pool
+///   gauges); it must be cheap and never wait.
+/// - **Errors.** Errors of `shared`/`exclusive` fail the command that needed the connection
+///   (its span and `redis_success="false"`). With the `axum` feature a handler's
+///   [`Error`](crate::Error) answers `503 Service Unavailable` when
+///   [`is_connection_error`](crate::Error::is_connection_error) or
+///   [`is_timeout`](crate::Error::is_timeout) holds — return
+///   [`Error::Connect`](crate::Error::Connect), [`Error::ConnectTimeout`](crate::Error::ConnectTimeout)
+///   or [`Error::PoolTimeout`](crate::Error::PoolTimeout) (or a `redis::RedisError` that
+///   is an I/O error) for "Redis is unreachable" — and `500` for anything else.
+///
+/// # A wrapper backend
+///
+/// A backend that counts checkouts around any other backend, plugged in from
+/// configuration with [`RedisClient::map_pool`](crate::RedisClient::map_pool):
+///
+/// ```
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+/// use baseplate_redis::pool::{async_trait, PoolBackend, PoolState, PooledConnection};
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+///
+/// #[derive(Debug)]
+/// struct Counting {
+///     inner: Arc<dyn PoolBackend>,
+///     exclusive: AtomicU64,
+/// }
+///
+/// #[async_trait]
+/// impl PoolBackend for Counting {
+///     async fn shared(&self) -> baseplate_redis::Result<PooledConnection> {
+///         self.inner.shared().await
+///     }
+///     async fn exclusive(&self) -> baseplate_redis::Result<PooledConnection> {
+///         self.exclusive.fetch_add(1, Ordering::Relaxed);
+///         self.inner.exclusive().await
+///     }
+///     fn state(&self) -> PoolState {
+///         self.inner.state()
+///     }
+///     fn database(&self) -> i64 {
+///         self.inner.database()
+///     }
+///     fn address(&self) -> Arc<str> {
+///         self.inner.address()
+///     }
+/// }
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let counting = Arc::new(std::sync::OnceLock::<Arc<Counting>>::new());
+/// let client = RedisClient::new().map_pool({
+///     let counting = counting.clone();
+///     move |inner| {
+///         let wrapper = Arc::new(Counting { inner, exclusive: AtomicU64::new(0) });
+///         counting.set(wrapper.clone()).unwrap();
+///         wrapper
+///     }
+/// });
+/// let config = RawConfig::from_pairs([("foo.url", "memory://doc-wrapper")]);
+/// let mut baseplate = Baseplate::new(config);
+/// baseplate.configure_context(ContextSpec::new().client("foo", client))?;
+///
+/// let mut foo = baseplate.make_context_object().redis("foo")?;
+/// let _: () = redis::cmd("RPUSH").arg("jobs").arg("a").query_async(&mut foo).await?;
+/// let _: Option<(String, String)> =
+///     redis::cmd("BLPOP").arg("jobs").arg(1).query_async(&mut foo).await?;
+/// assert_eq!(counting.get().unwrap().exclusive.load(Ordering::Relaxed), 1);
+/// # Ok(()) }
+/// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
+/// ```
 #[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait PoolBackend: Send + Sync + std::fmt::Debug {
-    /// A connection for ordinary commands. It may be shared with other callers; dropping it
-    /// never closes a socket that others use.
+    /// A connection for ordinary commands, kept by the asking handle: multiplexed (shared
+    /// with other handles) and cancel-safe. Dropping it never closes a socket that others
+    /// use.
     async fn shared(&self) -> Result<PooledConnection>;
 
     /// A connection for this caller alone (blocking commands, WATCH transactions, state
@@ -60,12 +171,14 @@ pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     /// hook gets [`Release::Discard`] when a command on it did not complete (see [`Release`]).
     async fn exclusive(&self) -> Result<PooledConnection>;
 
-    /// How many connections exist and how many are in use, now.
+    /// How many connections exist and how many are in use, now. Cheap: read every
+    /// reporting interval.
     fn state(&self) -> PoolState;
 
-    /// The database number commands run against.
+    /// The database number commands run against. Read once, when the client is made.
     fn database(&self) -> i64;
 
     /// Where the connections go, without credentials (for errors, logs and span tags).
+    /// Read on every command: return a stored `Arc<str>`.
     fn address(&self) -> Arc<str>;
 }

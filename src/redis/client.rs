@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::factory::RedisContextFactory;
+use super::pool_choice::PoolChoice;
 use crate::config::{
     from_config_checked, ConfigurationError, RawConfig, RedisUrl, Timespan, UnknownKeys, UrlKind,
 };
@@ -267,12 +268,40 @@ fn tls_options(
 /// The `redis_client_name` label of its metrics is, as in baseplate.py,
 /// [`redis_client_name`](Self::redis_client_name) if given, else the client name
 /// ([`client_name`](Self::client_name) or the `client_name` key), else the context name.
+///
+/// The pool the keys describe can be wrapped ([`map_pool`](Self::map_pool)) or replaced
+/// ([`with_backend`](Self::with_backend)) by a [`PoolBackend`] of your own; either way the
+/// client keeps its name, spans, metrics and the Baseplate's metrics sink.
+///
+/// ```
+/// use std::sync::Arc;
+/// use baseplate_redis::pool::{InMemoryBackend, PoolBackend};
+/// use baseplate_redis::{config::RawConfig, Baseplate, ContextSpec, RedisClient};
+///
+/// let config = RawConfig::from_pairs([
+///     ("foo.url", "memory://doc-client"),
+///     ("foo.max_connections", "8"),
+/// ]);
+/// let mut baseplate = Baseplate::new(config);
+/// baseplate.configure_context(
+///     ContextSpec::new()
+///         // The pool made from `foo.*`, seen (or wrapped) before the client uses it.
+///         .client("foo", RedisClient::new().map_pool(|pool| {
+///             assert_eq!(pool.state().max_size, 8);
+///             pool
+///         }))
+///         // A backend made by hand: no `bar.*` key is read.
+///         .client("bar", RedisClient::with_backend(Arc::new(InMemoryBackend::new()))),
+/// )?;
+/// # Ok::<(), baseplate_redis::ConfigurationError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct RedisClient {
     client_name: Option<String>,
     redis_client_name: Option<String>,
     unknown_keys: UnknownKeys,
     telemetry: TelemetryOptions,
+    pool: PoolChoice,
 }
 
 impl RedisClient {
@@ -281,9 +310,19 @@ impl RedisClient {
         Self::default()
     }
 
+    /// A client over `pool`, a backend made by hand (your own [`PoolBackend`], or one of
+    /// the crate's): none of its keys is read, not even `url`. Its handles are named after
+    /// the context name and report to the Baseplate's metrics sink, like any client's.
+    pub fn with_backend(pool: Arc<dyn PoolBackend>) -> Self {
+        RedisClient {
+            pool: PoolChoice::given(pool),
+            ..Self::default()
+        }
+    }
+
     /// Sends `CLIENT SETNAME name` on every connection (the `client_name` key wins if set);
     /// also the `redis_client_name` label unless [`redis_client_name`](Self::redis_client_name)
-    /// is given.
+    /// is given. Not sent with [`with_backend`](Self::with_backend), whose pool is made.
     pub fn client_name(mut self, name: impl Into<String>) -> Self {
         self.client_name = Some(name.into());
         self
@@ -310,6 +349,18 @@ impl RedisClient {
         self.telemetry = telemetry;
         self
     }
+
+    /// Passes the client's pool (made from its keys, or given to
+    /// [`with_backend`](Self::with_backend)) through `map` before the client uses it: return
+    /// a wrapper around it (fault injection, extra logging, a cache…) or another pool.
+    /// Called once, when the Baseplate parses the client; several maps apply in order.
+    pub fn map_pool(
+        mut self,
+        map: impl Fn(Arc<dyn PoolBackend>) -> Arc<dyn PoolBackend> + Send + Sync + 'static,
+    ) -> Self {
+        self.pool.push_map(map);
+        self
+    }
 }
 
 impl ContextParser for RedisClient {
@@ -320,16 +371,21 @@ impl ContextParser for RedisClient {
         sink: Arc<dyn MetricsSink>,
     ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
         let prefix = format!("{name}.");
-        let mut parsed = RedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
-        if parsed.client_name.is_none() {
-            parsed.client_name = self.client_name.clone();
-        }
         let naming = self.telemetry.metric_naming;
-        let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
-        let pool = pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))?;
+        let mut client_name = self.client_name.clone();
+        let pool = self.pool.pool(|| {
+            let mut parsed =
+                RedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
+            if parsed.client_name.is_none() {
+                parsed.client_name = self.client_name.clone();
+            }
+            client_name = parsed.client_name.clone();
+            let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
+            pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))
+        })?;
         let label = metric_label(
             self.redis_client_name.as_deref(),
-            parsed.client_name.as_deref(),
+            client_name.as_deref(),
             name,
         );
         Ok(Arc::new(

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::client::{check_max_connections, metric_label};
 use super::factory::RedisContextFactory;
+use super::pool_choice::PoolChoice;
 use crate::config::{
     from_config_checked, ConfigurationError, RawConfig, RedisUrl, Timespan, UnknownKeys, UrlKind,
 };
@@ -197,11 +198,15 @@ fn pool_from_parsed(
 ///
 /// The `redis_client_name` label of its metrics is
 /// [`redis_client_name`](Self::redis_client_name) if given, else the context name.
+///
+/// As with [`RedisClient`](crate::RedisClient), the pool can be wrapped
+/// ([`map_pool`](Self::map_pool)) or replaced ([`with_backend`](Self::with_backend)).
 #[derive(Debug, Clone, Default)]
 pub struct ClusterRedisClient {
     redis_client_name: Option<String>,
     unknown_keys: UnknownKeys,
     telemetry: TelemetryOptions,
+    pool: PoolChoice,
 }
 
 impl ClusterRedisClient {
@@ -230,6 +235,25 @@ impl ClusterRedisClient {
         self.telemetry = telemetry;
         self
     }
+
+    /// A client over `pool`, a backend made by hand: none of its keys is read. Its metrics
+    /// say `redis_type="cluster"` and go to the Baseplate's sink.
+    pub fn with_backend(pool: Arc<dyn PoolBackend>) -> Self {
+        ClusterRedisClient {
+            pool: PoolChoice::given(pool),
+            ..Self::default()
+        }
+    }
+
+    /// Passes the client's pool through `map` before the client uses it (see
+    /// [`RedisClient::map_pool`](crate::RedisClient::map_pool)).
+    pub fn map_pool(
+        mut self,
+        map: impl Fn(Arc<dyn PoolBackend>) -> Arc<dyn PoolBackend> + Send + Sync + 'static,
+    ) -> Self {
+        self.pool.push_map(map);
+        self
+    }
 }
 
 impl ContextParser for ClusterRedisClient {
@@ -240,11 +264,13 @@ impl ContextParser for ClusterRedisClient {
         sink: Arc<dyn MetricsSink>,
     ) -> Result<Arc<dyn ContextFactory>, ConfigurationError> {
         let prefix = format!("{name}.");
-        let parsed =
-            ClusterRedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
         let naming = self.telemetry.metric_naming;
-        let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
-        let pool = pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))?;
+        let pool = self.pool.pool(|| {
+            let parsed =
+                ClusterRedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
+            let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
+            pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))
+        })?;
         let label = metric_label(self.redis_client_name.as_deref(), None, name);
         Ok(Arc::new(
             RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER)

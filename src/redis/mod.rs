@@ -8,6 +8,7 @@ mod handle_state;
 mod instruments;
 mod monitored;
 mod pipeline;
+mod pool_choice;
 
 pub use client::{pool_from_config, RedisClient, RedisClientConfig, MAX_CONNECTIONS_LIMIT};
 pub use cluster::{cluster_pool_from_config, ClusterRedisClient, ClusterRedisClientConfig};
