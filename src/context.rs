@@ -73,7 +73,6 @@ use crate::{Error, MonitoredRedisConnection, Result};
 /// assert!(flags.is_on("dark_mode"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait ContextFactory: Send + Sync + fmt::Debug {
     /// The object for one request: `name` is the context name (`foo`, `caches.foo`) and
     /// `span` the request's span, parent of the object's spans. Must be cheap: no I/O.

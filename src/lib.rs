@@ -6,6 +6,8 @@ mod command;
 pub mod config;
 mod context;
 mod error;
+#[cfg(any(test, feature = "mock"))]
+mod mock;
 pub mod pool;
 mod queue;
 mod redis;
@@ -18,10 +20,11 @@ pub mod telemetry;
 pub mod web;
 
 pub use crate::config::{ConfigurationError, RawConfig};
-#[cfg(any(test, feature = "mock"))]
-pub use crate::context::MockContextFactory;
 pub use crate::context::{Baseplate, ContextFactory, ContextParser, ContextSpec, RequestContext};
 pub use crate::error::{Error, Result};
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use crate::mock::MockContextFactory;
 pub use crate::queue::MessageQueue;
 pub use crate::redis::{
     cluster_pool_from_config, pool_from_config, ClusterRedisClient, ClusterRedisClientConfig,

@@ -6,12 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use baseplate_redis::config::RawConfig;
-use baseplate_redis::pool::{MockPoolBackend, PoolBackend};
+use baseplate_redis::pool::MockPoolBackend;
 use baseplate_redis::sink::{names, Counter, Gauge, Histogram, MockMetricsSink, RecordingSink};
 use baseplate_redis::span::RecordingObserver;
-use baseplate_redis::{
-    Baseplate, ContextSpec, Error, RedisClient, RedisContextFactory, RequestContext,
-};
+use baseplate_redis::{Baseplate, ContextSpec, Error, RedisClient, RequestContext};
 use redis::AsyncCommands;
 
 /// The handler under test: counts views of a page.
@@ -105,22 +103,22 @@ async fn handler_with_a_mock_metrics_sink() {
 
 #[tokio::test]
 async fn handler_when_redis_is_down() {
-    let mut pool = MockPoolBackend::new();
-    pool.expect_database().return_const(0);
-    pool.expect_address()
-        .return_const("cache.internal:6379".to_string());
+    let mut pool = MockPoolBackend::at("cache.internal:6379", 0);
     pool.expect_shared().times(1).returning(|| {
         Err(Error::ConnectTimeout {
             address: "cache.internal:6379".into(),
             timeout: std::time::Duration::from_secs(3),
         })
     });
-    let pool: Arc<dyn PoolBackend> = Arc::new(pool);
     let metrics = RecordingSink::new();
-    let factory = RedisContextFactory::with_options(pool, "cache", Arc::new(metrics.clone()));
-    let mut baseplate = Baseplate::new(RawConfig::new());
+    // The client reports to the Baseplate's sink: no need to pass it again.
+    let mut baseplate = Baseplate::new(RawConfig::new())
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate
-        .add_to_context("cache", Arc::new(factory))
+        .configure_context(
+            ContextSpec::new().client("cache", RedisClient::with_backend(Arc::new(pool))),
+        )
         .unwrap();
 
     let context = baseplate.make_context_object();

@@ -19,6 +19,7 @@ mod lifecycle;
 mod memory;
 mod mobc_backend;
 mod options;
+mod scripted;
 mod sentinel;
 mod state;
 
@@ -30,6 +31,9 @@ pub use hot_keys::{HOT_KEY_READS_SET, HOT_KEY_TTL, HOT_KEY_WRITES_SET};
 pub use lifecycle::{CloseReason, ConnectionLifecycle, PendingRequest, Redirect};
 pub use sentinel::{SentinelBackend, SENTINEL_CHECK_INTERVAL};
 
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use crate::mock::MockPoolBackend;
 pub use connection::{PooledConnection, Release};
 pub(crate) use guarded::breaks_connection;
 pub use memory::InMemoryBackend;
@@ -38,6 +42,7 @@ pub use options::{
     ClientAuth, PoolOptions, TlsOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK_INTERVAL,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_POOL_TIMEOUT, DEFAULT_TCP_KEEPALIVE,
 };
+pub use scripted::ScriptedConnection;
 pub use state::PoolState;
 
 /// The attribute that implements [`PoolBackend`] (an `async_trait`), re-exported so a
@@ -158,7 +163,6 @@ use crate::Result;
 /// # Ok(()) }
 /// # tokio::runtime::Runtime::new().unwrap().block_on(run()).unwrap();
 /// ```
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 #[async_trait]
 pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     /// A connection for ordinary commands, kept by the asking handle: multiplexed (shared

@@ -17,6 +17,9 @@ mod noop;
 pub mod prometheus;
 mod recording;
 
+#[cfg(any(test, feature = "mock"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
+pub use crate::mock::MockMetricsSink;
 pub use closure::{FnSink, Measurement};
 pub use facade::FacadeSink;
 /// The `metrics` crate's handle types and the traits behind them, re-exported so a sink
@@ -90,7 +93,6 @@ pub use recording::RecordingSink;
 /// assert_eq!(sink.0.load(Ordering::Relaxed), 2);
 /// # let _ = <AtomicU64 as CounterFn>::increment;
 /// ```
-#[cfg_attr(any(test, feature = "mock"), mockall::automock)]
 pub trait MetricsSink: Send + Sync + std::fmt::Debug {
     /// The counter for `key` (name and labels).
     fn counter(&self, key: &Key) -> Counter;
