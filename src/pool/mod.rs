@@ -12,6 +12,7 @@
 mod cluster_backend;
 mod connection;
 mod dial;
+mod fault_injection;
 mod guarded;
 mod hot_keys;
 mod in_flight;
@@ -35,6 +36,7 @@ pub use sentinel::{SentinelBackend, SENTINEL_CHECK_INTERVAL};
 #[cfg_attr(docsrs, doc(cfg(feature = "mock")))]
 pub use crate::mock::MockPoolBackend;
 pub use connection::{PooledConnection, Release};
+pub use fault_injection::{Fault, FaultInjectingBackend, FaultRule};
 pub(crate) use guarded::breaks_connection;
 pub use memory::InMemoryBackend;
 pub use mobc_backend::MobcBackend;
