@@ -51,7 +51,10 @@ fn generate(rng: &mut fastrand::Rng) -> Command {
     let n = pick(rng, INTS);
     let f = pick(rng, FIELDS);
     let m = pick(rng, MEMBERS);
-    let s: Vec<&str> = match rng.usize(..64) {
+    const LEX: &[&str] = &[
+        "-", "+", "[m1", "(m2", "[m0", "(m4", "[m9", "m1", "[", "(", "+x",
+    ];
+    let s: Vec<&str> = match rng.usize(..70) {
         0 => vec!["PING"],
         1 => vec!["ECHO", v],
         2 => vec!["DBSIZE"],
@@ -152,6 +155,51 @@ fn generate(rng: &mut fastrand::Rng) -> Command {
             if rng.bool() {
                 c.push("WITHSCORES");
             }
+            if rng.bool() {
+                c.extend(["LIMIT", pick(rng, IDX), pick(rng, IDX)]);
+            }
+            c
+        }
+        63 => {
+            let mut c = vec!["ZREVRANGE", k, pick(rng, IDX), pick(rng, IDX)];
+            if rng.bool() {
+                c.push(pick(rng, &["WITHSCORES", "REV", "LIMIT", "BYSCORE"]));
+            }
+            c
+        }
+        64 => {
+            let mut c = vec!["ZREVRANGEBYSCORE", k, pick(rng, BOUNDS), pick(rng, BOUNDS)];
+            if rng.bool() {
+                c.push(pick(rng, &["WITHSCORES", "REV", "BYLEX"]));
+            }
+            if rng.bool() {
+                c.extend(["LIMIT", pick(rng, IDX), pick(rng, IDX)]);
+            }
+            c
+        }
+        65 | 66 => {
+            // ZRANGE with BYSCORE or BYLEX, REV, LIMIT and WITHSCORES in any order.
+            let by = pick(rng, &["BYSCORE", "BYLEX", "BYLEX"]);
+            let ends = if by == "BYLEX" { LEX } else { BOUNDS };
+            let mut c = vec!["ZRANGE", k, pick(rng, ends), pick(rng, ends), by];
+            if rng.bool() {
+                c.push("REV");
+            }
+            if rng.bool() {
+                c.extend(["LIMIT", pick(rng, IDX), pick(rng, IDX)]);
+            }
+            if rng.usize(..4) == 0 {
+                c.push("WITHSCORES");
+            }
+            c
+        }
+        67 => {
+            let mut c = vec![
+                pick(rng, &["ZRANGEBYLEX", "ZREVRANGEBYLEX"]),
+                k,
+                pick(rng, LEX),
+                pick(rng, LEX),
+            ];
             if rng.bool() {
                 c.extend(["LIMIT", pick(rng, IDX), pick(rng, IDX)]);
             }

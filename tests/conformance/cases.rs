@@ -28,6 +28,7 @@ macro_rules! conformance_suite {
             discard_drops_queue, watch_then_exec_succeeds, watch_conflict_aborts,
             message_queue_round_trip, blpop_wakes_on_push, blpop_fractional_timeout,
             blpop_timeout_errors, expiry_is_real, binary_safe_values, empty_values,
+            zrev_ranges, zrange_by_lex,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -876,6 +877,92 @@ pub async fn zrange_by_rank(b: &dyn PoolBackend) {
         Value::Array(vec![])
     );
     cleanup(b, "zrange_by_rank:").await;
+}
+
+pub async fn zrev_ranges(b: &dyn PoolBackend) {
+    let k = "zrev_ranges:k";
+    let mut c = b.shared().await.unwrap();
+    let _: i64 = q(&mut c, &["ZADD", k, "1", "a", "2", "b", "2", "c", "3", "d"]).await;
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZREVRANGE", k, "0", "-1"]).await,
+        ["d", "c", "b", "a"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZREVRANGE", k, "1", "2", "WITHSCORES"]).await,
+        ["c", "2", "b", "2"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZREVRANGEBYSCORE", k, "+inf", "(1"]).await,
+        ["d", "c", "b"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(
+            &mut c,
+            &[
+                "ZREVRANGEBYSCORE",
+                k,
+                "3",
+                "1",
+                "WITHSCORES",
+                "LIMIT",
+                "1",
+                "2"
+            ]
+        )
+        .await,
+        ["c", "2", "b", "2"]
+    );
+    assert_eq!(
+        err(&mut c, &["ZREVRANGE", k, "0", "-1", "REV"]).await,
+        e("ERR", "syntax error")
+    );
+    assert_eq!(
+        err(&mut c, &["ZREVRANGEBYSCORE", k, "x", "1"]).await,
+        e("ERR", "min or max is not a float")
+    );
+    cleanup(b, "zrev_ranges:").await;
+}
+
+pub async fn zrange_by_lex(b: &dyn PoolBackend) {
+    let k = "zrange_by_lex:k";
+    let mut c = b.shared().await.unwrap();
+    let _: i64 = q(
+        &mut c,
+        &["ZADD", k, "0", "a", "0", "b", "0", "c", "0", "d", "0", "e"],
+    )
+    .await;
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGEBYLEX", k, "-", "+"]).await,
+        ["a", "b", "c", "d", "e"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGEBYLEX", k, "(b", "[d"]).await,
+        ["c", "d"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZREVRANGEBYLEX", k, "[d", "-", "LIMIT", "1", "2"]).await,
+        ["c", "b"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGE", k, "[e", "(b", "BYLEX", "REV"]).await,
+        ["e", "d", "c"]
+    );
+    assert_eq!(
+        q::<Vec<String>>(&mut c, &["ZRANGE", k, "[b", "[a", "BYLEX"]).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        err(&mut c, &["ZRANGEBYLEX", k, "a", "+"]).await,
+        e("ERR", "min or max not valid string range item")
+    );
+    assert_eq!(
+        err(&mut c, &["ZRANGE", k, "-", "+", "BYLEX", "WITHSCORES"]).await,
+        e(
+            "ERR",
+            "syntax error, WITHSCORES not supported in combination with BYLEX"
+        )
+    );
+    cleanup(b, "zrange_by_lex:").await;
 }
 
 pub async fn zrangebyscore_bounds_and_limit(b: &dyn PoolBackend) {

@@ -12,15 +12,16 @@
 //! GETDEL, INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE; LPUSH, RPUSH,
 //! LPOP, RPOP, LLEN, LRANGE, LINDEX, LSET, LREM, LTRIM, BLPOP, BRPOP; HSET, HMSET, HSETNX,
 //! HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HKEYS, HVALS, HINCRBY; SADD, SREM, SMEMBERS,
-//! SISMEMBER, SCARD; ZADD, ZINCRBY, ZSCORE, ZRANGE (rank, BYSCORE, REV, LIMIT,
-//! WITHSCORES), ZRANGEBYSCORE, ZREM, ZCARD; MULTI, EXEC, DISCARD, WATCH, UNWATCH. Anything
-//! else gets Redis's unknown-command error.
+//! SISMEMBER, SCARD; ZADD, ZINCRBY, ZSCORE, ZRANGE (rank, BYSCORE, BYLEX, REV, LIMIT,
+//! WITHSCORES), ZRANGEBYSCORE, ZREVRANGE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX,
+//! ZREM, ZCARD; MULTI, EXEC, DISCARD, WATCH, UNWATCH. Scripts (EVAL, EVALSHA, SCRIPT,
+//! FCALL, FUNCTION — what `redis::Script` sends) get an error naming `memory://` and what to
+//! use instead: there is no Lua engine. Anything else gets Redis's unknown-command error.
 //!
 //! Known differences from Redis 7.0:
 //! - INCRBYFLOAT computes in `f64`, not `long double`: results print as the shortest
 //!   decimal (`10.6`), where Redis sometimes shows extended-precision digits
 //!   (`1010.59999999999999998`).
-//! - ZRANGE BYLEX is not implemented (replies "ERR min or max not valid string range item").
 //! - A transaction refused at EXEC because of a queuing error surfaces as an `EXECABORT`
 //!   server error (same `kind()` and `code()` as redis-rs's "Transaction aborted" error,
 //!   different text).

@@ -6,6 +6,7 @@
 mod hashes;
 mod keys;
 mod lists;
+mod scripting;
 mod server;
 mod sets;
 mod strings;
@@ -354,6 +355,12 @@ pub(crate) fn lookup(name: &str) -> Option<(i32, Handler)> {
         "zscore" => (3, zsets::zscore),
         "zrange" => (-4, zsets::zrange),
         "zrangebyscore" => (-4, zsets::zrangebyscore),
+        "zrevrange" => (-4, zsets::zrevrange),
+        "zrevrangebyscore" => (-4, zsets::zrevrangebyscore),
+        "zrangebylex" => (-4, zsets::zrangebylex),
+        "zrevrangebylex" => (-4, zsets::zrevrangebylex),
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "script" | "fcall" | "fcall_ro"
+        | "function" => (-1, scripting::unsupported),
         "zrem" => (-3, zsets::zrem),
         "zcard" => (2, zsets::zcard),
         _ => return None,

@@ -206,18 +206,133 @@ fn score_bound(raw: &[u8]) -> Option<(f64, bool)> {
     (!v.is_nan()).then_some((v, exclusive))
 }
 
+#[derive(Clone, Copy)]
 enum RangeBy {
     Rank,
     Score,
     Lex,
 }
 
-/// ZRANGE and ZRANGEBYSCORE, parsed as Redis 7.0's `zrangeGenericCommand`.
-fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
+/// One end of a BYLEX range: `-`/`+` (below/above every member), `[m` (inclusive) or
+/// `(m` (exclusive), as Redis's `zslParseLexRangeItem` reads it.
+#[derive(Clone, PartialEq)]
+enum LexBound {
+    Min,
+    Max,
+    Member(Vec<u8>, bool),
+}
+
+fn lex_bound(raw: &[u8]) -> Option<LexBound> {
+    match raw.split_first() {
+        Some((b'-', [])) => Some(LexBound::Min),
+        Some((b'+', [])) => Some(LexBound::Max),
+        Some((b'[', rest)) => Some(LexBound::Member(rest.to_vec(), false)),
+        Some((b'(', rest)) => Some(LexBound::Member(rest.to_vec(), true)),
+        _ => None,
+    }
+}
+
+/// Redis's `sdscmplex`: `-` below and `+` above every string.
+fn cmp_lex(a: &LexBound, b: &LexBound) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (a, b) {
+        _ if a == b => Equal,
+        (LexBound::Min, _) | (_, LexBound::Max) => Less,
+        (LexBound::Max, _) | (_, LexBound::Min) => Greater,
+        (LexBound::Member(a, _), LexBound::Member(b, _)) => a.cmp(b),
+    }
+}
+
+/// Whether `member` is at or above `min` (strictly above when exclusive).
+fn lex_gte_min(member: &[u8], min: &LexBound) -> bool {
+    match min {
+        LexBound::Min => true,
+        LexBound::Max => false,
+        LexBound::Member(m, exclusive) => {
+            if *exclusive {
+                member > m.as_slice()
+            } else {
+                member >= m.as_slice()
+            }
+        }
+    }
+}
+
+/// Whether `member` is at or below `max` (strictly below when exclusive).
+fn lex_lte_max(member: &[u8], max: &LexBound) -> bool {
+    match max {
+        LexBound::Min => false,
+        LexBound::Max => true,
+        LexBound::Member(m, exclusive) => {
+            if *exclusive {
+                member < m.as_slice()
+            } else {
+                member <= m.as_slice()
+            }
+        }
+    }
+}
+
+fn lex_exclusive(bound: &LexBound) -> bool {
+    !matches!(bound, LexBound::Member(_, false))
+}
+
+/// A BYLEX range over members sorted by (score, member), walked as Redis walks a small
+/// sorted set: from the first member at or above `min` (the last at or below `max` when
+/// reversed), skipping `offset`, while members stay within the other end. On members of
+/// equal scores this is the lexicographic range; on mixed scores, what Redis answers.
+fn lex_range(
+    sorted: &[(f64, Vec<u8>)],
+    min: &LexBound,
+    max: &LexBound,
+    rev: bool,
+    (offset, count): (i64, i64),
+) -> Vec<(f64, Vec<u8>)> {
+    let cmp = cmp_lex(min, max);
+    let empty = cmp.is_gt() || (cmp.is_eq() && (lex_exclusive(min) || lex_exclusive(max)));
+    let (Some(first), Some(last)) = (sorted.first(), sorted.last()) else {
+        return vec![];
+    };
+    if empty || !lex_gte_min(&last.1, min) || !lex_lte_max(&first.1, max) || offset < 0 {
+        return vec![];
+    }
+    let ordered: Vec<&(f64, Vec<u8>)> = if rev {
+        sorted.iter().rev().collect()
+    } else {
+        sorted.iter().collect()
+    };
+    // Forward: enter at `min`, stay while within `max`; reversed, the other way round.
+    type LexTest = fn(&[u8], &LexBound) -> bool;
+    let ((enters, entry), (stays, exit)): ((LexTest, _), (LexTest, _)) = if rev {
+        ((lex_lte_max, max), (lex_gte_min, min))
+    } else {
+        ((lex_gte_min, min), (lex_lte_max, max))
+    };
+    let Some(start) = ordered.iter().position(|(_, m)| enters(m, entry)) else {
+        return vec![];
+    };
+    if !stays(&ordered[start].1, exit) {
+        return vec![];
+    }
+    let taken = ordered[start..]
+        .iter()
+        .skip(offset as usize)
+        .take_while(|(_, m)| stays(m, exit));
+    if count < 0 {
+        taken.map(|e| (*e).clone()).collect()
+    } else {
+        taken.take(count as usize).map(|e| (*e).clone()).collect()
+    }
+}
+
+/// The ZRANGE family, parsed as Redis 7.0's `zrangeGenericCommand`: `by` is fixed for
+/// ZRANGEBYSCORE/ZRANGEBYLEX/ZREVRANGE… (only ZRANGE takes BYSCORE, BYLEX and REV), and
+/// `rev` for the ZREV… commands.
+fn zrange_generic(x: &mut Exec<'_>, fixed_by: Option<RangeBy>, fixed_rev: Option<bool>) -> Reply {
     let mut withscores = false;
     let mut limit: Option<(i64, i64)> = None;
-    let mut rev = false;
-    let mut by: Option<RangeBy> = by_score_cmd.then_some(RangeBy::Score);
+    let mut rev = fixed_rev;
+    let mut by = fixed_by;
     let mut j = 4;
     while j < x.args.len() {
         let left = x.args.len() - j - 1;
@@ -227,7 +342,7 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
                 limit = Some((arg_i64(x.arg(j + 1))?, arg_i64(x.arg(j + 2))?));
                 j += 2;
             }
-            b"rev" if !by_score_cmd && !rev => rev = true,
+            b"rev" if rev.is_none() => rev = Some(true),
             b"bylex" if by.is_none() => by = Some(RangeBy::Lex),
             b"byscore" if by.is_none() => by = Some(RangeBy::Score),
             _ => return fail(SYNTAX),
@@ -235,6 +350,7 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
         j += 1;
     }
     let by = by.unwrap_or(RangeBy::Rank);
+    let rev = rev.unwrap_or(false);
     if limit.is_some() && matches!(by, RangeBy::Rank) {
         return fail(
             "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
@@ -250,6 +366,7 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
     enum Bounds {
         Rank(i64, i64),
         Score((f64, bool), (f64, bool)),
+        Lex(LexBound, LexBound),
     }
     let bounds = match by {
         RangeBy::Rank => Bounds::Rank(arg_i64(&a)?, arg_i64(&b)?),
@@ -257,8 +374,10 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
             (Some(min), Some(max)) => Bounds::Score(min, max),
             _ => return fail("ERR min or max is not a float"),
         },
-        // Lexicographic ranges are not implemented: treat BYLEX like an unknown option.
-        RangeBy::Lex => return fail("ERR min or max not valid string range item"),
+        RangeBy::Lex => match (lex_bound(&a), lex_bound(&b)) {
+            (Some(min), Some(max)) => Bounds::Lex(min, max),
+            _ => return fail("ERR min or max not valid string range item"),
+        },
     };
     let key = x.arg(1).to_vec();
     let Some(z) = x.zset(&key)? else {
@@ -270,15 +389,21 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
             .unwrap_or(std::cmp::Ordering::Equal)
             .then_with(|| l.1.cmp(&r.1))
     });
-    if rev {
-        sorted.reverse();
-    }
     let picked: Vec<(f64, Vec<u8>)> = match bounds {
-        Bounds::Rank(start, end) => match clamp_range(start, end, sorted.len()) {
-            Some((start, end)) => sorted[start..=end].to_vec(),
-            None => vec![],
-        },
+        Bounds::Lex(min, max) => lex_range(&sorted, &min, &max, rev, limit.unwrap_or((0, -1))),
+        Bounds::Rank(start, end) => {
+            if rev {
+                sorted.reverse();
+            }
+            match clamp_range(start, end, sorted.len()) {
+                Some((start, end)) => sorted[start..=end].to_vec(),
+                None => vec![],
+            }
+        }
         Bounds::Score((min, minex), (max, maxex)) => {
+            if rev {
+                sorted.reverse();
+            }
             let in_range = |s: f64| {
                 (if minex { s > min } else { s >= min }) && (if maxex { s < max } else { s <= max })
             };
@@ -309,9 +434,25 @@ fn zrange_generic(x: &mut Exec<'_>, by_score_cmd: bool) -> Reply {
 }
 
 pub(super) fn zrange(x: &mut Exec<'_>) -> Reply {
-    zrange_generic(x, false)
+    zrange_generic(x, None, None)
 }
 
 pub(super) fn zrangebyscore(x: &mut Exec<'_>) -> Reply {
-    zrange_generic(x, true)
+    zrange_generic(x, Some(RangeBy::Score), Some(false))
+}
+
+pub(super) fn zrevrange(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, Some(RangeBy::Rank), Some(true))
+}
+
+pub(super) fn zrevrangebyscore(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, Some(RangeBy::Score), Some(true))
+}
+
+pub(super) fn zrangebylex(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, Some(RangeBy::Lex), Some(false))
+}
+
+pub(super) fn zrevrangebylex(x: &mut Exec<'_>) -> Reply {
+    zrange_generic(x, Some(RangeBy::Lex), Some(true))
 }
