@@ -1,16 +1,19 @@
 //! How a service tests its own handlers without a Redis server: the in-memory backend with a
-//! recording sink and observer, mockall's `MockMetricsSink` to check metric calls, and
-//! `MockPoolBackend` to simulate an outage. (README: "Testing your service".)
+//! recording sink and observer, mockall's `MockMetricsSink` to check metric calls,
+//! `MockPoolBackend` to simulate an outage or serve a `ScriptedConnection`'s replies, and
+//! `MockContextFactory` for a client of the service's own. (README: "Testing your service".)
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use baseplate_redis::config::RawConfig;
-use baseplate_redis::pool::MockPoolBackend;
+use baseplate_redis::pool::{MockPoolBackend, ScriptedConnection};
 use baseplate_redis::sink::{names, Counter, Gauge, Histogram, MockMetricsSink, RecordingSink};
 use baseplate_redis::span::RecordingObserver;
-use baseplate_redis::{Baseplate, ContextSpec, Error, RedisClient, RequestContext};
-use redis::AsyncCommands;
+use baseplate_redis::{
+    Baseplate, ContextSpec, Error, MockContextFactory, RedisClient, RequestContext,
+};
+use redis::{AsyncCommands, Value};
 
 /// The handler under test: counts views of a page.
 async fn record_view(context: &RequestContext, page: &str) -> Result<i64, Error> {
@@ -127,4 +130,69 @@ async fn handler_when_redis_is_down() {
     assert!(err.to_string().contains("cache.internal:6379"), "{err}");
     let failed = [(names::LABEL_SUCCESS, "false")];
     assert_eq!(metrics.counter_value(names::REQUESTS_TOTAL, &failed), 1);
+}
+
+#[tokio::test]
+async fn handler_on_scripted_replies() {
+    // Redis answers from a script: a slow reply, then a reply of the wrong type.
+    let script = ScriptedConnection::new()
+        .delay(std::time::Duration::from_millis(20))
+        .reply(Value::Int(41))
+        .error_reply("WRONGTYPE Operation against a key holding the wrong kind of value");
+    let mut baseplate = Baseplate::new(RawConfig::new());
+    baseplate
+        .configure_context(ContextSpec::new().client(
+            "cache",
+            RedisClient::with_backend(Arc::new(MockPoolBackend::serving(script.clone()))),
+        ))
+        .unwrap();
+
+    let context = baseplate.make_context_object();
+    assert_eq!(record_view(&context, "home").await.unwrap(), 41);
+    let err = record_view(&context, "home").await.unwrap_err();
+    assert_eq!(err.redis_error().and_then(|e| e.code()), Some("WRONGTYPE"));
+    assert_eq!(
+        script.received(),
+        [["INCRBY", "views:home", "1"], ["INCRBY", "views:home", "1"]]
+    );
+    assert_eq!(script.remaining(), 0);
+}
+
+/// A handler using another client besides Redis: feature flags from a factory of the
+/// service's own, replaced in the test by a `MockContextFactory`.
+async fn greeting(context: &RequestContext) -> Result<String, Error> {
+    let flags: Vec<String> = context.get("flags")?;
+    Ok(if flags.iter().any(|f| f == "shout") {
+        "HELLO".to_string()
+    } else {
+        "hello".to_string()
+    })
+}
+
+#[tokio::test]
+async fn handler_with_a_mock_context_factory() {
+    let mut flags = MockContextFactory::new();
+    flags
+        .expect_make_object_for_context()
+        .withf(|name, _span| name == "flags")
+        .times(2)
+        .returning(|_, _| Box::new(vec!["shout".to_string()]));
+    flags
+        .expect_report_runtime_metrics()
+        .times(1)
+        .return_const(());
+
+    let mut baseplate = Baseplate::new(RawConfig::new());
+    baseplate
+        .configure_context(ContextSpec::new().factory("flags", Arc::new(flags)))
+        .unwrap();
+    let context = baseplate.make_context_object();
+    assert_eq!(greeting(&context).await.unwrap(), "HELLO");
+    // Asked for as the wrong type, the error names both.
+    let err = context.redis("flags").unwrap_err().to_string();
+    assert!(
+        err.contains("flags") && err.contains("MonitoredRedisConnection"),
+        "{err}"
+    );
+    baseplate.report_runtime_metrics();
 }
