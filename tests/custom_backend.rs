@@ -129,7 +129,8 @@ async fn a_wrapper_backend_keeps_every_option_of_the_configured_pool() {
     let labels = [
         (names::LABEL_COMMAND, "blpop"),
         (names::LABEL_DATABASE, "3"),
-        (names::LABEL_CLIENT_NAME, "cache"),
+        // The client name labels the metrics, as without a wrapper.
+        (names::LABEL_CLIENT_NAME, "audited-client"),
     ];
     assert_eq!(metrics.counter_value(names::REQUESTS_TOTAL, &labels), 1);
 }

@@ -100,7 +100,9 @@ async fn a_baseplate_py_ini_serves_with_the_original_labels_and_gauges() {
     assert_eq!(config.get("debug"), Some("false"));
 
     let metrics = RecordingSink::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     let (configured, log) = logged(|| baseplate.configure_context(service_spec()));
     configured.unwrap();
 
@@ -223,7 +225,8 @@ async fn the_prometheus_exposition_matches_a_python_service() {
     let recorder = prometheus::recorder();
     let handle = recorder.handle();
     let mut baseplate = Baseplate::new(config)
-        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))));
+        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))))
+        .unwrap();
     baseplate.configure_context(service_spec()).unwrap();
 
     let context = baseplate.make_context_object();
@@ -301,7 +304,9 @@ cluster.track_key_writes_sample_rate = 1
 ";
     let config = RawConfig::from_ini_str(text, "app:main").unwrap();
     let metrics = RecordingSink::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     let (configured, log) = logged(|| {
         baseplate.configure_context(ContextSpec::new().client(
             "cluster",

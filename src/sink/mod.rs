@@ -57,11 +57,16 @@ pub use recording::RecordingSink;
 ///
 /// Per client, by [`Baseplate::report_runtime_metrics`](crate::Baseplate::report_runtime_metrics)
 /// and the [`RuntimeReporter`](crate::RuntimeReporter) every interval: gauges, asked for and
-/// `set` on every report. Labelled `client` = the context name: `runtime.pool.size` (the
-/// size limit), `runtime.pool.in_use`, `runtime.pool.open_and_available` (open and idle),
-/// `runtime.pool.open_connections`. Labelled `redis_pool` = the context name:
-/// `redis_client_pool_max_size`, `redis_client_pool_active_connections` (in use),
-/// `redis_client_pool_idle_connections`, `redis_client_pool_open_connections`.
+/// `set` on every report, with baseplate.py's names and meanings. Labelled `client` = the
+/// context name: `runtime.pool.size` (the size limit), `runtime.pool.in_use`,
+/// `runtime.pool.open_and_available` (open − in use), `runtime.pool.open_connections`.
+/// Labelled `redis_pool` = the context name: `redis_client_pool_max_size`,
+/// `redis_client_pool_idle_connections` (free slots: limit − in use),
+/// `redis_client_pool_active_connections` (open), `redis_client_pool_open_connections`,
+/// `redis_client_pool_in_use_connections`.
+///
+/// The `redis_client_name` label is the client's `redis_client_name`, else its client
+/// name, else the context name (see [`RedisClient`](crate::RedisClient)).
 ///
 /// ```
 /// use baseplate_redis::sink::{key, names, Counter, CounterFn, Gauge, Histogram, Key, MetricsSink};
