@@ -324,7 +324,7 @@ impl PoolBackend for FaultInjectingBackend {
     }
 
     async fn exclusive(&self) -> Result<PooledConnection> {
-        Ok(self.wrap(self.inner.exclusive().await?, false))
+        Ok(self.wrap(self.inner.exclusive().await?.held_exclusively(), false))
     }
 
     fn state(&self) -> PoolState {
