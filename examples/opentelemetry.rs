@@ -75,7 +75,9 @@ async fn main() -> ExitCode {
 async fn run(sink: Arc<otel_meter::MeterSink>) -> Result<(), String> {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "memory://otel".to_string());
     let config = RawConfig::from_pairs([("redis.url", url)]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink);
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(sink)
+        .map_err(|e| e.to_string())?;
     baseplate.register(Arc::new(TracingObserver::new()));
     let telemetry = TelemetryOptions::new()
         .metric_naming(MetricNaming::OpenTelemetry)

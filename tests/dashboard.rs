@@ -191,7 +191,7 @@ async fn scrape_real_client() -> String {
         ("foo.pool_timeout", "100 milliseconds"),
         ("down.url", dead.as_str()),
     ]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink);
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink).unwrap();
     let telemetry = TelemetryOptions::new().metric_naming(MetricNaming::Both);
     baseplate
         .configure_context(

@@ -29,7 +29,9 @@ fn fixture(url: &str, extra: &[(&str, &str)]) -> Fixture {
     }
     let metrics = RecordingSink::new();
     let spans = RecordingObserver::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(metrics.clone()))
+        .unwrap();
     baseplate.register(Arc::new(spans.clone()));
     let telemetry = TelemetryOptions::new().metric_naming(MetricNaming::Both);
     baseplate

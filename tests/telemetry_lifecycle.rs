@@ -19,7 +19,9 @@ fn baseplate(url: &str, extra: &[(&str, &str)]) -> (Baseplate, RecordingSink) {
         config.insert(format!("foo.{k}"), *v);
     }
     let sink = RecordingSink::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(sink.clone()));
+    let mut baseplate = Baseplate::new(config)
+        .with_metrics_sink(Arc::new(sink.clone()))
+        .unwrap();
     baseplate
         .configure_context(ContextSpec::new().client("foo", RedisClient::new()))
         .unwrap();

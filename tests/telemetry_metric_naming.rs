@@ -24,7 +24,7 @@ fn baseplate(url: &str, sink: Arc<dyn MetricsSink>, naming: MetricNaming) -> Bas
         ("foo.max_connections", "2"),
         ("foo.pool_timeout", "200 milliseconds"),
     ]);
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink);
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(sink).unwrap();
     let telemetry = TelemetryOptions::new().metric_naming(naming);
     baseplate
         .configure_context(
