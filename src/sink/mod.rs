@@ -68,6 +68,19 @@ pub use recording::RecordingSink;
 /// The `redis_client_name` label is the client's `redis_client_name`, else its client
 /// name, else the context name (see [`RedisClient`](crate::RedisClient)).
 ///
+/// Connection lifecycle metrics, labelled `redis_pool` (and `reason`, `error_type` or
+/// `redirect` where they say so), are touched as connections are opened, closed or fail
+/// to open and as callers wait for the pool: the counters
+/// `redis_client_connections_opened_total`, `redis_client_connections_closed_total`,
+/// `redis_client_connect_failures_total`, `redis_client_reconnects_total`,
+/// `redis_client_pool_timeouts_total`, `redis_client_cluster_redirects_total`,
+/// `redis_client_cluster_topology_refreshes_total`, `redis_client_sentinel_failovers_total`,
+/// the histograms `redis_client_connect_duration_seconds` and
+/// `redis_client_pool_wait_seconds`, and the gauge `redis_client_pool_pending_requests`.
+/// With [`MetricNaming`](crate::telemetry::MetricNaming) set to OpenTelemetry names, the
+/// command and pool metrics are reported under `db.client.*` names instead (the
+/// `names::OTEL_*` constants; see [`telemetry`](crate::telemetry)).
+///
 /// ```
 /// use baseplate_redis::sink::{key, names, Counter, CounterFn, Gauge, Histogram, Key, MetricsSink};
 /// use std::sync::atomic::{AtomicU64, Ordering};
