@@ -5,7 +5,9 @@
 //! per-command cost is a few atomic operations whatever the sink.
 
 mod facade;
+mod help;
 pub mod names;
+mod native;
 mod noop;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
@@ -13,6 +15,7 @@ pub mod prometheus;
 mod recording;
 
 pub use facade::FacadeSink;
+pub use native::{InvalidBuckets, NativeSink};
 pub use metrics::{Counter, Gauge, Histogram, Key, Label};
 pub use noop::NoopSink;
 pub use recording::RecordingSink;

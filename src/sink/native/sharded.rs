@@ -1,0 +1,357 @@
+//! Counters, gauges and fixed-bucket histograms split into per-thread shards.
+//!
+//! Each metric holds one shard per slot of a small table sized from the number of CPUs; a
+//! thread always writes the shard of its own slot, and every shard starts on a cache line of
+//! its own. So a measurement is an uncontended atomic add on a line no other core writes
+//! (unless more threads than slots record at once, which only costs speed, never counts).
+//! Readers add the shards up when the metrics are rendered. Memory is fixed when the metric
+//! is made: nothing grows with the number of measurements.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use metrics::{CounterFn, GaugeFn, HistogramFn};
+
+/// Words per cache line (two 64-byte lines: adjacent-line prefetch pulls lines in pairs).
+const LINE_WORDS: usize = 16;
+
+/// One cache-line-aligned block of words.
+#[repr(align(128))]
+struct Line([AtomicU64; LINE_WORDS]);
+
+impl Line {
+    fn zeroed() -> Self {
+        Line(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+/// `shards` shards of `words` words each, every shard starting on a line of its own.
+struct ShardedWords {
+    lines: Box<[Line]>,
+    lines_per_shard: usize,
+}
+
+impl ShardedWords {
+    fn new(words: usize) -> Self {
+        let lines_per_shard = words.div_ceil(LINE_WORDS).max(1);
+        ShardedWords {
+            lines: (0..lines_per_shard * shard_count())
+                .map(|_| Line::zeroed())
+                .collect(),
+            lines_per_shard,
+        }
+    }
+
+    /// Word `index` of the calling thread's shard.
+    #[inline]
+    fn local(&self, index: usize) -> &AtomicU64 {
+        self.word(shard_of_this_thread(), index)
+    }
+
+    #[inline]
+    fn word(&self, shard: usize, index: usize) -> &AtomicU64 {
+        let line = shard * self.lines_per_shard + index / LINE_WORDS;
+        &self.lines[line].0[index % LINE_WORDS]
+    }
+
+    /// Word `index` of every shard.
+    fn across_shards(&self, index: usize) -> impl Iterator<Item = &AtomicU64> {
+        (0..shard_count()).map(move |shard| self.word(shard, index))
+    }
+}
+
+/// How many shards every metric has: a power of two, at least twice the CPUs (so the
+/// runtime's worker threads rarely share one), at most 64.
+fn shard_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (cpus * 2).next_power_of_two().min(64)
+    })
+}
+
+/// The calling thread's shard: threads take slots in turn as they first record.
+#[inline]
+fn shard_of_this_thread() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SLOT.with(|slot| {
+        let mut shard = slot.get();
+        if shard == usize::MAX {
+            shard = NEXT.fetch_add(1, Ordering::Relaxed) % shard_count();
+            slot.set(shard);
+        }
+        shard
+    })
+}
+
+/// Adds `value` to an `f64` kept as bits. The word is almost always written by one thread
+/// only, so the exchange succeeds at once.
+#[inline]
+fn add_f64(word: &AtomicU64, value: f64) {
+    let mut current = word.load(Ordering::Relaxed);
+    loop {
+        let new = (f64::from_bits(current) + value).to_bits();
+        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
+        }
+    }
+}
+
+fn sum_f64<'a>(words: impl Iterator<Item = &'a AtomicU64>) -> f64 {
+    words
+        .map(|word| f64::from_bits(word.load(Ordering::Relaxed)))
+        .sum()
+}
+
+/// A counter: a `u64` per shard, plus a base moved by `absolute`.
+pub(super) struct ShardedCounter {
+    words: ShardedWords,
+    base: AtomicU64,
+    // Serialises `absolute` (rare), which reads every shard before moving the base.
+    absolute: Mutex<()>,
+}
+
+impl ShardedCounter {
+    pub(super) fn new() -> Self {
+        ShardedCounter {
+            words: ShardedWords::new(1),
+            base: AtomicU64::new(0),
+            absolute: Mutex::new(()),
+        }
+    }
+
+    /// The counter's value now.
+    pub(super) fn value(&self) -> u64 {
+        self.words
+            .across_shards(0)
+            .fold(self.base.load(Ordering::Relaxed), |total, word| {
+                total.wrapping_add(word.load(Ordering::Relaxed))
+            })
+    }
+}
+
+impl CounterFn for ShardedCounter {
+    #[inline]
+    fn increment(&self, value: u64) {
+        self.words.local(0).fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// Raises the counter to `value` if it is below (a counter never goes down).
+    fn absolute(&self, value: u64) {
+        let _serialised = self.absolute.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.value();
+        if value > current {
+            self.base.fetch_add(value - current, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A gauge: an `f64` change per shard, plus a base that `set` moves so that the total is the
+/// value set.
+pub(super) struct ShardedGauge {
+    words: ShardedWords,
+    base: AtomicU64,
+    // Serialises `set` (rare: the pool gauges), which reads every shard before moving the base.
+    set: Mutex<()>,
+}
+
+impl ShardedGauge {
+    pub(super) fn new() -> Self {
+        ShardedGauge {
+            words: ShardedWords::new(1),
+            base: AtomicU64::new(0.0f64.to_bits()),
+            set: Mutex::new(()),
+        }
+    }
+
+    /// The gauge's value now.
+    pub(super) fn value(&self) -> f64 {
+        f64::from_bits(self.base.load(Ordering::Relaxed)) + sum_f64(self.words.across_shards(0))
+    }
+}
+
+impl GaugeFn for ShardedGauge {
+    #[inline]
+    fn increment(&self, value: f64) {
+        add_f64(self.words.local(0), value);
+    }
+
+    #[inline]
+    fn decrement(&self, value: f64) {
+        add_f64(self.words.local(0), -value);
+    }
+
+    /// Changes made while the shards are read count as made after the `set` or before it,
+    /// never as lost.
+    fn set(&self, value: f64) {
+        let _serialised = self.set.lock().unwrap_or_else(|e| e.into_inner());
+        let changes = sum_f64(self.words.across_shards(0));
+        self.base
+            .store((value - changes).to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// A histogram with fixed bucket bounds. Each shard holds one count per bucket (not
+/// cumulative), one for values above the last bound, and the sum of the values.
+pub(super) struct ShardedHistogram {
+    bounds: Box<[f64]>,
+    words: ShardedWords,
+}
+
+/// What a histogram holds, added up over its shards.
+pub(super) struct HistogramTotals {
+    /// Cumulative counts: values at most each bound, in the order of the bounds.
+    pub(super) cumulative: Vec<u64>,
+    /// Every value recorded (the `+Inf` bucket).
+    pub(super) count: u64,
+    /// The sum of the values.
+    pub(super) sum: f64,
+}
+
+impl ShardedHistogram {
+    /// `bounds` are sorted upper bounds (the sink sorts and checks them).
+    pub(super) fn new(bounds: &[f64]) -> Self {
+        ShardedHistogram {
+            bounds: bounds.into(),
+            // A count per bound, one above the last bound, the sum.
+            words: ShardedWords::new(bounds.len() + 2),
+        }
+    }
+
+    /// The bucket bounds.
+    pub(super) fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+
+    fn sum_index(&self) -> usize {
+        self.bounds.len() + 1
+    }
+
+    pub(super) fn totals(&self) -> HistogramTotals {
+        let mut cumulative = Vec::with_capacity(self.bounds.len());
+        let mut count = 0u64;
+        for bucket in 0..=self.bounds.len() {
+            count += self
+                .words
+                .across_shards(bucket)
+                .map(|word| word.load(Ordering::Relaxed))
+                .sum::<u64>();
+            if bucket < self.bounds.len() {
+                cumulative.push(count);
+            }
+        }
+        HistogramTotals {
+            cumulative,
+            count,
+            sum: sum_f64(self.words.across_shards(self.sum_index())),
+        }
+    }
+
+    #[inline]
+    fn record_n(&self, value: f64, n: u64) {
+        // The first bucket whose bound is at least `value` (Prometheus' `le`); NaN and values
+        // above every bound land past the last bound, in `+Inf` only.
+        let bucket = if value.is_nan() {
+            self.bounds.len()
+        } else {
+            self.bounds.partition_point(|bound| *bound < value)
+        };
+        let shard = shard_of_this_thread();
+        self.words
+            .word(shard, bucket)
+            .fetch_add(n, Ordering::Relaxed);
+        add_f64(self.words.word(shard, self.sum_index()), value * n as f64);
+    }
+}
+
+impl HistogramFn for ShardedHistogram {
+    #[inline]
+    fn record(&self, value: f64) {
+        self.record_n(value, 1);
+    }
+
+    fn record_many(&self, value: f64, count: usize) {
+        self.record_n(value, count as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_adds_up_every_thread() {
+        let counter = ShardedCounter::new();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    for _ in 0..1000 {
+                        counter.increment(2);
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.value(), 16_000);
+        counter.absolute(10);
+        assert_eq!(counter.value(), 16_000, "a counter never goes down");
+        counter.absolute(20_000);
+        assert_eq!(counter.value(), 20_000);
+        counter.increment(1);
+        assert_eq!(counter.value(), 20_001);
+    }
+
+    #[test]
+    fn gauge_set_wins_over_earlier_changes_and_keeps_later_ones() {
+        let gauge = ShardedGauge::new();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..500 {
+                        gauge.increment(1.0);
+                    }
+                    for _ in 0..200 {
+                        gauge.decrement(1.0);
+                    }
+                });
+            }
+        });
+        assert_eq!(gauge.value(), 1200.0);
+        gauge.set(7.0);
+        assert_eq!(gauge.value(), 7.0);
+        gauge.increment(1.5);
+        assert_eq!(gauge.value(), 8.5);
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_inclusive() {
+        let histogram = ShardedHistogram::new(&[0.1, 1.0, 10.0]);
+        for value in [0.05, 0.1, 0.5, 1.0, 5.0, 50.0, f64::NAN] {
+            histogram.record(value);
+        }
+        histogram.record_many(2.0, 3);
+        let totals = histogram.totals();
+        assert_eq!(totals.cumulative, vec![2, 4, 8]);
+        assert_eq!(totals.count, 10);
+        assert!(totals.sum.is_nan());
+
+        let histogram = ShardedHistogram::new(&[1.0]);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..250 {
+                        histogram.record(0.5);
+                        histogram.record(2.0);
+                    }
+                });
+            }
+        });
+        let totals = histogram.totals();
+        assert_eq!((totals.cumulative[0], totals.count), (1000, 2000));
+        assert_eq!(totals.sum, 2500.0);
+    }
+}
