@@ -15,8 +15,8 @@ pub mod prometheus;
 mod recording;
 
 pub use facade::FacadeSink;
-pub use native::{InvalidBuckets, NativeSink};
 pub use metrics::{Counter, Gauge, Histogram, Key, Label};
+pub use native::{InvalidBuckets, NativeSink};
 pub use noop::NoopSink;
 pub use recording::RecordingSink;
 

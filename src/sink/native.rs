@@ -101,7 +101,9 @@ impl NativeSink {
             return Err(invalid("a histogram needs at least one bound"));
         }
         if bounds.iter().any(|bound| !bound.is_finite()) {
-            return Err(invalid("every bound must be a finite number (+Inf is implied)"));
+            return Err(invalid(
+                "every bound must be a finite number (+Inf is implied)",
+            ));
         }
         let mut sorted = bounds.to_vec();
         sorted.sort_by(f64::total_cmp);
@@ -207,8 +209,11 @@ mod tests {
             .increment(2);
         sink.counter(&key(names::REQUESTS_TOTAL, &labels))
             .increment(3);
-        sink.counter(&key(names::REQUESTS_TOTAL, &[(names::LABEL_COMMAND, "set")]))
-            .increment(1);
+        sink.counter(&key(
+            names::REQUESTS_TOTAL,
+            &[(names::LABEL_COMMAND, "set")],
+        ))
+        .increment(1);
         let text = sink.render();
         assert!(
             text.contains("redis_client_requests_total{redis_command=\"get\"} 5\n"),
