@@ -1,14 +1,14 @@
 //! Counters, gauges and fixed-bucket histograms split into per-thread shards.
 //!
-//! Each metric holds one shard per slot of a small table sized from the number of CPUs; a
-//! thread always writes the shard of its own slot, and every shard starts on a cache line of
-//! its own. So a measurement is an uncontended atomic add on a line no other core writes
-//! (unless more threads than slots record at once, which only costs speed, never counts).
-//! Readers add the shards up when the metrics are rendered. Memory is fixed when the metric
-//! is made: nothing grows with the number of measurements.
+//! Each metric holds one shard per thread slot, every shard on cache lines of its own. A
+//! thread that records claims a slot for as long as it lives (the runtime's workers, in
+//! practice): it is then the only writer of that slot's shards, so a measurement is a plain
+//! load and store on a line no other core writes, with no locked instruction. Threads beyond
+//! the slots share one more shard, with atomic adds (slower, never wrong). Readers add the
+//! shards up when the metrics are rendered. Memory is fixed when a metric is made: nothing
+//! grows with the number of measurements.
 
-use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use metrics::{CounterFn, GaugeFn, HistogramFn};
@@ -43,10 +43,41 @@ impl ShardedWords {
         }
     }
 
-    /// Word `index` of the calling thread's shard.
+    /// Adds `value` to word `index` of the calling thread's shard.
     #[inline]
-    fn local(&self, index: usize) -> &AtomicU64 {
-        self.word(shard_of_this_thread(), index)
+    fn add_u64(&self, index: usize, value: u64) {
+        let (shard, owned) = this_threads_shard();
+        let word = self.word(shard, index);
+        if owned {
+            // The only writer: no locked instruction needed.
+            word.store(
+                word.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        } else {
+            word.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `value` to the `f64` kept as bits in word `index` of the calling thread's shard.
+    #[inline]
+    fn add_f64(&self, index: usize, value: f64) {
+        let (shard, owned) = this_threads_shard();
+        let word = self.word(shard, index);
+        if owned {
+            let sum = f64::from_bits(word.load(Ordering::Relaxed)) + value;
+            word.store(sum.to_bits(), Ordering::Relaxed);
+        } else {
+            let mut current = word.load(Ordering::Relaxed);
+            loop {
+                let new = (f64::from_bits(current) + value).to_bits();
+                match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => return,
+                    Err(actual) => current = actual,
+                }
+            }
+        }
     }
 
     #[inline]
@@ -61,44 +92,70 @@ impl ShardedWords {
     }
 }
 
-/// How many shards every metric has: a power of two, at least twice the CPUs (so the
-/// runtime's worker threads rarely share one), at most 64.
-fn shard_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
+/// How many thread slots there are: twice the CPUs (the runtime's workers, and a few more
+/// threads), from 4 to 64.
+fn owned_slots() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (cpus * 2).next_power_of_two().min(64)
+        (cpus * 2).clamp(4, 64)
     })
 }
 
-/// The calling thread's shard: threads take slots in turn as they first record.
-#[inline]
-fn shard_of_this_thread() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+/// Shards per metric: one per slot, and the one shared by threads without a slot.
+fn shard_count() -> usize {
+    owned_slots() + 1
+}
+
+/// The slots not owned by a live thread (returned ones, then never used ones).
+struct FreeSlots {
+    returned: Vec<usize>,
+    never_used: usize,
+}
+
+static FREE_SLOTS: Mutex<FreeSlots> = Mutex::new(FreeSlots {
+    returned: Vec::new(),
+    never_used: 0,
+});
+
+/// A thread's slot, given back when the thread ends. The mutex that hands it over orders
+/// the old owner's last writes before the new owner's first ones.
+struct OwnedSlot(Option<usize>);
+
+impl OwnedSlot {
+    fn claim() -> Self {
+        let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = free.returned.pop() {
+            return OwnedSlot(Some(slot));
+        }
+        if free.never_used < owned_slots() {
+            free.never_used += 1;
+            return OwnedSlot(Some(free.never_used - 1));
+        }
+        OwnedSlot(None)
     }
-    SLOT.with(|slot| {
-        let mut shard = slot.get();
-        if shard == usize::MAX {
-            shard = NEXT.fetch_add(1, Ordering::Relaxed) % shard_count();
-            slot.set(shard);
-        }
-        shard
-    })
 }
 
-/// Adds `value` to an `f64` kept as bits. The word is almost always written by one thread
-/// only, so the exchange succeeds at once.
-#[inline]
-fn add_f64(word: &AtomicU64, value: f64) {
-    let mut current = word.load(Ordering::Relaxed);
-    loop {
-        let new = (f64::from_bits(current) + value).to_bits();
-        match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => return,
-            Err(actual) => current = actual,
+impl Drop for OwnedSlot {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0 {
+            let mut free = FREE_SLOTS.lock().unwrap_or_else(|e| e.into_inner());
+            free.returned.push(slot);
         }
+    }
+}
+
+thread_local! {
+    static SLOT: OwnedSlot = OwnedSlot::claim();
+}
+
+/// The calling thread's shard, and whether the thread owns it.
+#[inline]
+fn this_threads_shard() -> (usize, bool) {
+    // A thread whose slot is already given back (it is ending) writes the shared shard.
+    match SLOT.try_with(|slot| slot.0) {
+        Ok(Some(slot)) => (slot, true),
+        _ => (owned_slots(), false),
     }
 }
 
@@ -138,7 +195,7 @@ impl ShardedCounter {
 impl CounterFn for ShardedCounter {
     #[inline]
     fn increment(&self, value: u64) {
-        self.words.local(0).fetch_add(value, Ordering::Relaxed);
+        self.words.add_u64(0, value);
     }
 
     /// Raises the counter to `value` if it is below (a counter never goes down).
@@ -178,12 +235,12 @@ impl ShardedGauge {
 impl GaugeFn for ShardedGauge {
     #[inline]
     fn increment(&self, value: f64) {
-        add_f64(self.words.local(0), value);
+        self.words.add_f64(0, value);
     }
 
     #[inline]
     fn decrement(&self, value: f64) {
-        add_f64(self.words.local(0), -value);
+        self.words.add_f64(0, -value);
     }
 
     /// Changes made while the shards are read count as made after the `set` or before it,
@@ -261,11 +318,8 @@ impl ShardedHistogram {
         } else {
             self.bounds.partition_point(|bound| *bound < value)
         };
-        let shard = shard_of_this_thread();
-        self.words
-            .word(shard, bucket)
-            .fetch_add(n, Ordering::Relaxed);
-        add_f64(self.words.word(shard, self.sum_index()), value * n as f64);
+        self.words.add_u64(bucket, n);
+        self.words.add_f64(self.sum_index(), value * n as f64);
     }
 }
 
@@ -303,6 +357,19 @@ mod tests {
         assert_eq!(counter.value(), 20_000);
         counter.increment(1);
         assert_eq!(counter.value(), 20_001);
+    }
+
+    #[test]
+    fn slots_of_ended_threads_are_reused_without_losing_counts() {
+        let counter = ShardedCounter::new();
+        for _ in 0..3 * owned_slots() {
+            std::thread::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| (0..100).for_each(|_| counter.increment(1)));
+                }
+            });
+        }
+        assert_eq!(counter.value(), 9 * owned_slots() as u64 * 100);
     }
 
     #[test]
