@@ -25,14 +25,14 @@ use std::time::{Duration, Instant};
 use baseplate_redis::config::RawConfig;
 use baseplate_redis::sink::{prometheus, FacadeSink, MetricsSink, NativeSink, NoopSink};
 use baseplate_redis::span::{
-    SpanContext, SpanInfo, SpanObserver, SpanRecorder, TagValue, TracingObserver,
+    SpanContext, SpanInfo, SpanObserver, SpanRecorder, TagValue, TraceInfo, TracingObserver,
 };
 use baseplate_redis::{Baseplate, MonitoredRedisConnection, RedisContextFactory};
 use criterion::{criterion_group, criterion_main, Criterion};
 use instant_backend::{now, InstantBackend, InstantConnection};
 use redis::aio::ConnectionLike;
 use redis::Cmd;
-use sink_candidates::{Candidate, Measured, MetricsUtil, PrometheusCrate, SinkHandles};
+use sink_candidates::SinkHandles;
 
 /// Takes every span, does nothing with it.
 struct Ignoring;
@@ -143,6 +143,17 @@ fn per_command(c: &mut Criterion) {
     );
     server_span.finish();
 
+    // The same observer, in a request that is not sampled: metrics only.
+    let unsampled = TraceInfo::new_root().with_sampled(false);
+    let server_span = baseplate.make_server_span(&mut context, "bench", Some(unsampled));
+    run(
+        c,
+        "command/native + tracing, unsampled request",
+        &mut handle(native.clone(), context.span()),
+        &cmd,
+    );
+    server_span.finish();
+
     // The floor: the same metrics and span written by hand around the direct connection.
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let instruments = inline::InlineInstruments::new(&recorder, "GET", None, ("127.0.0.1", 6379));
@@ -161,21 +172,18 @@ fn per_command(c: &mut Criterion) {
 
 /// Each candidate records what one command records, on one thread and on two at once.
 fn sinks(c: &mut Criterion) {
-    let candidates: [(&str, Box<dyn Candidate>); 5] = [
-        (
-            "metrics-exporter-prometheus",
-            Box::new(SinkHandles::exporter()),
-        ),
-        ("prometheus", Box::new(PrometheusCrate::new())),
-        ("measured", Box::new(Measured::new())),
-        ("metrics-util (mutex)", Box::new(MetricsUtil::new())),
-        ("native (sharded)", Box::new(SinkHandles::native())),
+    let candidates = [
+        ("metrics-exporter-prometheus", SinkHandles::exporter()),
+        ("prometheus", sink_candidates::prometheus_crate()),
+        ("measured", sink_candidates::measured()),
+        ("metrics-util (mutex)", sink_candidates::metrics_util()),
+        ("native (sharded)", SinkHandles::native()),
     ];
     for (name, candidate) in &candidates {
         for threads in [1, 2] {
             c.bench_function(&format!("sinks/{name}, {threads} thread(s)"), |b| {
                 b.iter_custom(|iters| {
-                    let took = record_on_threads(candidate.as_ref(), threads, iters);
+                    let took = record_on_threads(candidate, threads, iters);
                     candidate.upkeep();
                     took
                 })
@@ -186,7 +194,7 @@ fn sinks(c: &mut Criterion) {
 
 /// The wall time of `threads` threads each recording `iters` commands at once: per
 /// command, the time one thread takes when others write the same series.
-fn record_on_threads(candidate: &dyn Candidate, threads: usize, iters: u64) -> Duration {
+fn record_on_threads(candidate: &SinkHandles, threads: usize, iters: u64) -> Duration {
     let start = std::sync::Barrier::new(threads);
     let took: Vec<Duration> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)

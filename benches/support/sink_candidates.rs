@@ -1,20 +1,16 @@
 //! The metrics libraries considered for the native sink, each doing what one command does
 //! to its metrics: in-flight gauge up, request counter, latency histogram with the crate's
-//! buckets, gauge down. Kept so the choice can be checked again.
+//! buckets, gauge down. Every candidate is reached through `metrics` handles, as a
+//! `MetricsSink` must hand them out. Kept so the choice can be checked again.
 
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+
+use metrics::{CounterFn, GaugeFn, HistogramFn};
 
 use baseplate_redis::sink::prometheus::PrometheusHandle;
 use baseplate_redis::sink::{key, names, Counter, FacadeSink, Gauge, Histogram};
 use baseplate_redis::sink::{MetricsSink, NativeSink};
-
-/// One metrics library, set up with the labels of one command.
-pub trait Candidate: Sync {
-    /// Records one command that took `latency` seconds.
-    fn command(&self, latency: f64);
-    /// What a scrape would do between measurements (drains sample buffers), untimed.
-    fn upkeep(&self) {}
-}
 
 const LABELS: [(&str, &str); 5] = [
     (names::LABEL_COMMAND, "get"),
@@ -24,7 +20,7 @@ const LABELS: [(&str, &str); 5] = [
     (names::LABEL_SUCCESS, "true"),
 ];
 
-/// Handles from one of our `MetricsSink`s.
+/// The handles of one command's metrics, from one metrics library.
 pub struct SinkHandles {
     active: Gauge,
     requests: Counter,
@@ -54,17 +50,32 @@ impl SinkHandles {
     pub fn native() -> Self {
         Self::new(&NativeSink::new(), None)
     }
+
+    fn from_parts(
+        active: Arc<impl GaugeFn + Send + Sync + 'static>,
+        requests: Arc<impl CounterFn + Send + Sync + 'static>,
+        latency: Arc<impl HistogramFn + Send + Sync + 'static>,
+    ) -> Self {
+        SinkHandles {
+            active: Gauge::from_arc(active),
+            requests: Counter::from_arc(requests),
+            latency: Histogram::from_arc(latency),
+            scrape: None,
+        }
+    }
 }
 
-impl Candidate for SinkHandles {
-    fn command(&self, latency: f64) {
+impl SinkHandles {
+    /// Records one command that took `latency` seconds.
+    pub fn command(&self, latency: f64) {
         self.active.increment(1.0);
         self.requests.increment(1);
         self.latency.record(latency);
         self.active.decrement(1.0);
     }
 
-    fn upkeep(&self) {
+    /// What a scrape would do between measurements (drains sample buffers), untimed.
+    pub fn upkeep(&self) {
         if let Some(handle) = &self.scrape {
             handle.run_upkeep();
         }
@@ -73,90 +84,119 @@ impl Candidate for SinkHandles {
 
 /// The `prometheus` crate's shared metrics (its `local` metrics are `!Sync` and must be
 /// flushed by their thread, so they cannot back a handle shared by a runtime's workers).
-pub struct PrometheusCrate {
-    active: prometheus::IntGauge,
-    requests: prometheus::IntCounter,
-    latency: prometheus::Histogram,
-}
-
-impl PrometheusCrate {
-    pub fn new() -> Self {
-        let opts = prometheus::HistogramOpts::new(names::LATENCY_SECONDS, "latency")
-            .buckets(names::LATENCY_BUCKETS.to_vec());
-        PrometheusCrate {
-            active: prometheus::IntGauge::new(names::ACTIVE_REQUESTS, "active").unwrap(),
-            requests: prometheus::IntCounter::new(names::REQUESTS_TOTAL, "requests").unwrap(),
-            latency: prometheus::Histogram::with_opts(opts).unwrap(),
+pub fn prometheus_crate() -> SinkHandles {
+    struct C(prometheus::IntCounter);
+    struct G(prometheus::Gauge);
+    struct H(prometheus::Histogram);
+    impl CounterFn for C {
+        fn increment(&self, value: u64) {
+            self.0.inc_by(value);
+        }
+        fn absolute(&self, _value: u64) {}
+    }
+    impl GaugeFn for G {
+        fn increment(&self, value: f64) {
+            self.0.add(value);
+        }
+        fn decrement(&self, value: f64) {
+            self.0.sub(value);
+        }
+        fn set(&self, value: f64) {
+            self.0.set(value);
         }
     }
-}
-
-impl Candidate for PrometheusCrate {
-    fn command(&self, latency: f64) {
-        self.active.inc();
-        self.requests.inc();
-        self.latency.observe(latency);
-        self.active.dec();
+    impl HistogramFn for H {
+        fn record(&self, value: f64) {
+            self.0.observe(value);
+        }
     }
+    let opts = prometheus::HistogramOpts::new(names::LATENCY_SECONDS, "latency")
+        .buckets(names::LATENCY_BUCKETS.to_vec());
+    SinkHandles::from_parts(
+        Arc::new(G(
+            prometheus::Gauge::new(names::ACTIVE_REQUESTS, "active").unwrap()
+        )),
+        Arc::new(C(prometheus::IntCounter::new(
+            names::REQUESTS_TOTAL,
+            "requests",
+        )
+        .unwrap())),
+        Arc::new(H(prometheus::Histogram::with_opts(opts).unwrap())),
+    )
 }
 
 const BUCKETS: usize = names::LATENCY_BUCKETS.len();
 
-/// The `measured` crate (bucket count fixed at compile time; a read lock per observation).
-pub struct Measured {
-    active: measured::Gauge,
-    requests: measured::Counter,
-    latency: measured::Histogram<BUCKETS>,
-}
-
-impl Measured {
-    pub fn new() -> Self {
-        let bounds: [f64; BUCKETS] = names::LATENCY_BUCKETS.try_into().unwrap();
-        Measured {
-            active: measured::Gauge::new(),
-            requests: measured::Counter::new(),
-            latency: measured::Histogram::with_metadata(
-                measured::metric::histogram::Thresholds::with_buckets(bounds),
-            ),
+/// The `measured` crate (bucket count fixed at compile time; a shared read lock per
+/// observation).
+pub fn measured() -> SinkHandles {
+    struct C(measured::Counter);
+    struct G(measured::Gauge);
+    struct H(measured::Histogram<BUCKETS>);
+    impl CounterFn for C {
+        fn increment(&self, value: u64) {
+            self.0.inc_by(value);
+        }
+        fn absolute(&self, _value: u64) {}
+    }
+    impl GaugeFn for G {
+        fn increment(&self, value: f64) {
+            self.0.inc_by(value as i64);
+        }
+        fn decrement(&self, value: f64) {
+            self.0.dec_by(value as i64);
+        }
+        fn set(&self, value: f64) {
+            self.0.set(value as i64);
         }
     }
-}
-
-impl Candidate for Measured {
-    fn command(&self, latency: f64) {
-        self.active.inc();
-        self.requests.inc();
-        self.latency.observe(latency);
-        self.active.dec();
+    impl HistogramFn for H {
+        fn record(&self, value: f64) {
+            self.0.observe(value);
+        }
     }
+    let bounds: [f64; BUCKETS] = names::LATENCY_BUCKETS.try_into().unwrap();
+    SinkHandles::from_parts(
+        Arc::new(G(measured::Gauge::new())),
+        Arc::new(C(measured::Counter::new())),
+        Arc::new(H(measured::Histogram::with_metadata(
+            measured::metric::histogram::Thresholds::with_buckets(bounds),
+        ))),
+    )
 }
 
 /// `metrics-util`'s fixed-bucket histogram (not thread-safe: behind a mutex), with atomics
 /// for the counter and gauge.
-pub struct MetricsUtil {
-    active: std::sync::atomic::AtomicI64,
-    requests: std::sync::atomic::AtomicU64,
-    latency: Mutex<metrics_util::storage::Histogram>,
-}
-
-impl MetricsUtil {
-    pub fn new() -> Self {
-        MetricsUtil {
-            active: Default::default(),
-            requests: Default::default(),
-            latency: Mutex::new(
-                metrics_util::storage::Histogram::new(names::LATENCY_BUCKETS).unwrap(),
-            ),
+pub fn metrics_util() -> SinkHandles {
+    struct C(AtomicU64);
+    struct G(AtomicI64);
+    struct H(Mutex<metrics_util::storage::Histogram>);
+    impl CounterFn for C {
+        fn increment(&self, value: u64) {
+            self.0.fetch_add(value, Relaxed);
+        }
+        fn absolute(&self, _value: u64) {}
+    }
+    impl GaugeFn for G {
+        fn increment(&self, value: f64) {
+            self.0.fetch_add(value as i64, Relaxed);
+        }
+        fn decrement(&self, value: f64) {
+            self.0.fetch_sub(value as i64, Relaxed);
+        }
+        fn set(&self, value: f64) {
+            self.0.store(value as i64, Relaxed);
         }
     }
-}
-
-impl Candidate for MetricsUtil {
-    fn command(&self, latency: f64) {
-        use std::sync::atomic::Ordering::Relaxed;
-        self.active.fetch_add(1, Relaxed);
-        self.requests.fetch_add(1, Relaxed);
-        self.latency.lock().unwrap().record(latency);
-        self.active.fetch_sub(1, Relaxed);
+    impl HistogramFn for H {
+        fn record(&self, value: f64) {
+            self.0.lock().unwrap().record(value);
+        }
     }
+    let histogram = metrics_util::storage::Histogram::new(names::LATENCY_BUCKETS).unwrap();
+    SinkHandles::from_parts(
+        Arc::new(G(AtomicI64::new(0))),
+        Arc::new(C(AtomicU64::new(0))),
+        Arc::new(H(Mutex::new(histogram))),
+    )
 }

@@ -43,40 +43,14 @@ impl ShardedWords {
         }
     }
 
-    /// Adds `value` to word `index` of the calling thread's shard.
+    /// The calling thread's shard.
     #[inline]
-    fn add_u64(&self, index: usize, value: u64) {
+    fn local(&self) -> Shard<'_> {
         let (shard, owned) = this_threads_shard();
-        let word = self.word(shard, index);
-        if owned {
-            // The only writer: no locked instruction needed.
-            word.store(
-                word.load(Ordering::Relaxed).wrapping_add(value),
-                Ordering::Relaxed,
-            );
-        } else {
-            word.fetch_add(value, Ordering::Relaxed);
-        }
-    }
-
-    /// Adds `value` to the `f64` kept as bits in word `index` of the calling thread's shard.
-    #[inline]
-    fn add_f64(&self, index: usize, value: f64) {
-        let (shard, owned) = this_threads_shard();
-        let word = self.word(shard, index);
-        if owned {
-            let sum = f64::from_bits(word.load(Ordering::Relaxed)) + value;
-            word.store(sum.to_bits(), Ordering::Relaxed);
-        } else {
-            let mut current = word.load(Ordering::Relaxed);
-            loop {
-                let new = (f64::from_bits(current) + value).to_bits();
-                match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed)
-                {
-                    Ok(_) => return,
-                    Err(actual) => current = actual,
-                }
-            }
+        let first = shard * self.lines_per_shard;
+        Shard {
+            lines: &self.lines[first..first + self.lines_per_shard],
+            owned,
         }
     }
 
@@ -89,6 +63,54 @@ impl ShardedWords {
     /// Word `index` of every shard.
     fn across_shards(&self, index: usize) -> impl Iterator<Item = &AtomicU64> {
         (0..shard_count()).map(move |shard| self.word(shard, index))
+    }
+}
+
+/// One thread's view of its shard of a metric.
+struct Shard<'a> {
+    lines: &'a [Line],
+    /// Whether the thread owns the shard (the shared shard needs atomic adds).
+    owned: bool,
+}
+
+impl Shard<'_> {
+    #[inline]
+    fn word(&self, index: usize) -> &AtomicU64 {
+        &self.lines[index / LINE_WORDS].0[index % LINE_WORDS]
+    }
+
+    /// Adds `value` to word `index`.
+    #[inline]
+    fn add_u64(&self, index: usize, value: u64) {
+        let word = self.word(index);
+        if self.owned {
+            // The only writer: no locked instruction needed.
+            word.store(
+                word.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        } else {
+            word.fetch_add(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds `value` to the `f64` kept as bits in word `index`.
+    #[inline]
+    fn add_f64(&self, index: usize, value: f64) {
+        let word = self.word(index);
+        if self.owned {
+            let sum = f64::from_bits(word.load(Ordering::Relaxed)) + value;
+            word.store(sum.to_bits(), Ordering::Relaxed);
+            return;
+        }
+        let mut current = word.load(Ordering::Relaxed);
+        loop {
+            let new = (f64::from_bits(current) + value).to_bits();
+            match word.compare_exchange_weak(current, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
     }
 }
 
@@ -195,7 +217,7 @@ impl ShardedCounter {
 impl CounterFn for ShardedCounter {
     #[inline]
     fn increment(&self, value: u64) {
-        self.words.add_u64(0, value);
+        self.words.local().add_u64(0, value);
     }
 
     /// Raises the counter to `value` if it is below (a counter never goes down).
@@ -235,12 +257,12 @@ impl ShardedGauge {
 impl GaugeFn for ShardedGauge {
     #[inline]
     fn increment(&self, value: f64) {
-        self.words.add_f64(0, value);
+        self.words.local().add_f64(0, value);
     }
 
     #[inline]
     fn decrement(&self, value: f64) {
-        self.words.add_f64(0, -value);
+        self.words.local().add_f64(0, -value);
     }
 
     /// Changes made while the shards are read count as made after the `set` or before it,
@@ -313,13 +335,21 @@ impl ShardedHistogram {
     fn record_n(&self, value: f64, n: u64) {
         // The first bucket whose bound is at least `value` (Prometheus' `le`); NaN and values
         // above every bound land past the last bound, in `+Inf` only.
+        // Counted without branches: latencies fall in unpredictable buckets, and a
+        // mispredicted search costs more than comparing with every bound.
+        let below = self
+            .bounds
+            .iter()
+            .map(|bound| usize::from(*bound < value))
+            .sum::<usize>();
         let bucket = if value.is_nan() {
             self.bounds.len()
         } else {
-            self.bounds.partition_point(|bound| *bound < value)
+            below
         };
-        self.words.add_u64(bucket, n);
-        self.words.add_f64(self.sum_index(), value * n as f64);
+        let shard = self.words.local();
+        shard.add_u64(bucket, n);
+        shard.add_f64(self.sum_index(), value * n as f64);
     }
 }
 
