@@ -92,8 +92,8 @@ pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<S
     if settings.rate_limit_window.as_duration() < Duration::from_secs(1) {
         return Err("service.rate_limit_window: must be at least 1 second".to_string());
     }
-    let metrics = NativeSink::new();
-    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+    let native_sink = NativeSink::new();
+    let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(native_sink.clone()));
     for observer in observers {
         baseplate.register(observer.clone());
     }
@@ -110,7 +110,7 @@ pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<S
 
     let state = AppState {
         baseplate: baseplate.clone(),
-        metrics,
+        metrics: native_sink,
         settings,
     };
     let router = Router::new()
