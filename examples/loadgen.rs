@@ -38,9 +38,9 @@
 //!
 //! `/metrics` is scraped every 15 s (Prometheus' default interval): the Prometheus recorder
 //! and the native sink are rendered. `RSS MiB` is how much the process' resident memory grew
-//! during the mode's cells, added up over the run. `--soak SECS` then runs `full` and
-//! `production` for SECS each at the highest concurrency, never scraped, and prints the
-//! resident memory before and after (lines `memory <mode> …`).
+//! during the mode's cells, added up over the run. `--soak SECS` then runs `production` and
+//! `full` for SECS each (GET, highest concurrency, a bounded sample of latencies kept),
+//! never scraped, and prints the resident memory before and after (lines `memory <mode> …`).
 //!
 //! Each task of `inline`, `noop`, `metrics`, `spans` and `full` works as a request handler
 //! would: it opens a request (server span, and for our client a handle from the request
@@ -72,6 +72,10 @@ const PIPELINE_COMMANDS: usize = 100;
 const VALUE_SIZE: usize = 100;
 /// How often `/metrics` is scraped (Prometheus' default).
 const SCRAPE_INTERVAL: Duration = Duration::from_secs(15);
+/// Latencies kept per task: all of them in the measured cells; in a soak, a bounded sample
+/// (keeping them all would grow the process by 8 bytes per command: not the client's memory).
+const ALL_LATENCIES: usize = usize::MAX;
+const SOAK_LATENCIES: usize = 256;
 /// The share of requests `production` samples.
 const PRODUCTION_SAMPLE_RATE: f64 = 0.01;
 const CLIENT: &str = "bench";
@@ -398,7 +402,10 @@ async fn run() -> Result<(), String> {
                 let mut this_round = BTreeMap::new();
                 for &mode in &order {
                     let rss_before = resident_bytes();
-                    let (cell, peak) = match contenders.run_cell(mode, tasks, op, duration).await {
+                    let (cell, peak) = match contenders
+                        .run_cell(mode, tasks, op, duration, ALL_LATENCIES)
+                        .await
+                    {
                         Ok(measured) => measured,
                         Err(e) => {
                             // Once, the server closed a socket mid-run on this shared machine:
@@ -410,7 +417,9 @@ async fn run() -> Result<(), String> {
                                 op.name()
                             );
                             contenders.reconnect_raw().await?;
-                            contenders.run_cell(mode, tasks, op, duration).await?
+                            contenders
+                                .run_cell(mode, tasks, op, duration, ALL_LATENCIES)
+                                .await?
                         }
                     };
                     if let (Some(before), Some(after)) = (rss_before, resident_bytes()) {
@@ -466,10 +475,12 @@ async fn run() -> Result<(), String> {
         // Memory with nobody scraping: the native sink's should not move.
         scraping.store(false, Ordering::Relaxed);
         let tasks = args.tasks.iter().copied().max().unwrap_or(64);
-        for mode in [Mode::Full, Mode::Production] {
+        for mode in [Mode::Production, Mode::Full] {
             let before = resident_bytes().unwrap_or(0);
             let duration = Duration::from_secs_f64(secs);
-            let (cell, _) = contenders.run_cell(mode, tasks, Op::Get, duration).await?;
+            let (cell, _) = contenders
+                .run_cell(mode, tasks, Op::Get, duration, SOAK_LATENCIES)
+                .await?;
             let after = resident_bytes().unwrap_or(0);
             let soak = Soak {
                 mode,
@@ -664,19 +675,21 @@ impl Contenders {
         }
     }
 
-    /// Runs `tasks` tasks doing `op` for `duration`; returns the cell and, for our modes, the
-    /// most sockets the pool had open meanwhile.
+    /// Runs `tasks` tasks doing `op` for `duration`, each keeping the latencies of its first
+    /// `max_latencies` commands; returns the cell and, for our modes, the most sockets the
+    /// pool had open meanwhile.
     async fn run_cell(
         &self,
         mode: Mode,
         tasks: usize,
         op: Op,
         duration: Duration,
+        max_latencies: usize,
     ) -> Result<(Cell, Option<u32>), String> {
         let start = Arc::new(tokio::sync::Barrier::new(tasks + 1));
         let mut handles = Vec::with_capacity(tasks);
         for task in 0..tasks {
-            let worker = Worker::new(task, op);
+            let worker = Worker::new(task, op, max_latencies);
             let start = start.clone();
             let target = match mode {
                 Mode::Raw => Target::Raw(self.raw.clone()),
@@ -715,8 +728,8 @@ impl Contenders {
             let done = handle
                 .await
                 .map_err(|e| format!("a task panicked: {e}"))??;
-            ops += done.len() as u64;
-            latencies.extend(done);
+            ops += done.0;
+            latencies.extend(done.1);
         }
         let elapsed = began.elapsed();
         let cpu = process_cpu()
@@ -782,13 +795,14 @@ enum Target {
 /// One task: its key, value and pipeline, built before the clock starts.
 struct Worker {
     op: Op,
+    max_latencies: usize,
     key: String,
     value: Vec<u8>,
     pipeline: Pipeline,
 }
 
 impl Worker {
-    fn new(task: usize, op: Op) -> Worker {
+    fn new(task: usize, op: Op, max_latencies: usize) -> Worker {
         let key = format!("loadgen:{task}");
         let value = vec![b'x'; VALUE_SIZE];
         let mut pipeline = redis::pipe();
@@ -801,6 +815,7 @@ impl Worker {
         }
         Worker {
             op,
+            max_latencies,
             key,
             value,
             pipeline,
@@ -826,19 +841,25 @@ impl Worker {
         result.map_err(|e| format!("{} failed: {e}", self.op.name()))
     }
 
-    /// Runs commands until `duration` after the start signal; returns each one's latency in
-    /// nanoseconds. A few commands before the signal warm the connection and caches up.
+    /// Runs commands until `duration` after the start signal; returns how many ran and the
+    /// latencies (ns) of the first `max_latencies`. A few commands before the signal warm the
+    /// connection and caches up.
     async fn run(
         self,
         target: Target,
         start: &tokio::sync::Barrier,
         duration: Duration,
-    ) -> Result<Vec<u64>, String> {
-        let mut latencies = Vec::with_capacity(1 << 14);
+    ) -> Result<(u64, Vec<u64>), String> {
+        let mut latencies = Vec::with_capacity((1 << 14).min(self.max_latencies));
+        let mut ops = 0u64;
         let mut warmup = 10;
         let mut deadline = None;
-        let timed = |started: Instant, latencies: &mut Vec<u64>| {
-            latencies.push(started.elapsed().as_nanos() as u64);
+        let max_latencies = self.max_latencies;
+        let timed = |started: Instant, latencies: &mut Vec<u64>, ops: &mut u64| {
+            *ops += 1;
+            if latencies.len() < max_latencies {
+                latencies.push(started.elapsed().as_nanos() as u64);
+            }
         };
         let gate = async |warmup: &mut usize, deadline: &mut Option<Instant>| -> bool {
             if *warmup > 0 {
@@ -857,7 +878,7 @@ impl Worker {
                     let t = Instant::now();
                     self.one(&mut conn).await?;
                     if deadline.is_some() {
-                        timed(t, &mut latencies);
+                        timed(t, &mut latencies, &mut ops);
                     }
                 }
             }
@@ -883,7 +904,7 @@ impl Worker {
                         let t = Instant::now();
                         instruments.measured(&request, self.one(&mut conn)).await?;
                         if deadline.is_some() {
-                            timed(t, &mut latencies);
+                            timed(t, &mut latencies, &mut ops);
                         }
                     }
                 }
@@ -897,7 +918,7 @@ impl Worker {
                     let t = Instant::now();
                     self.one(&mut conn).await?;
                     if deadline.is_some() {
-                        timed(t, &mut latencies);
+                        timed(t, &mut latencies, &mut ops);
                     }
                 }
             },
@@ -913,7 +934,7 @@ impl Worker {
                     let t = Instant::now();
                     self.one(&mut conn).await?;
                     if deadline.is_some() {
-                        timed(t, &mut latencies);
+                        timed(t, &mut latencies, &mut ops);
                     }
                 }
                 span.finish();
@@ -925,12 +946,12 @@ impl Worker {
                     self.one(&mut conn).await?;
                     drop(conn);
                     if deadline.is_some() {
-                        timed(t, &mut latencies);
+                        timed(t, &mut latencies, &mut ops);
                     }
                 }
             }
         }
-        Ok(latencies)
+        Ok((ops, latencies))
     }
 }
 
