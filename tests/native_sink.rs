@@ -9,6 +9,7 @@ use std::sync::Arc;
 use baseplate_redis::config::RawConfig;
 use baseplate_redis::sink::{prometheus, Counter, FacadeSink, Gauge, Histogram, Key};
 use baseplate_redis::sink::{MetricsSink, NativeSink};
+use baseplate_redis::telemetry::{MetricNaming, TelemetryOptions};
 use baseplate_redis::{Baseplate, ContextSpec, RedisClient};
 use common::RedisServer;
 use metrics::{CounterFn, GaugeFn, HistogramFn};
@@ -125,7 +126,12 @@ async fn native_sink_renders_what_the_prometheus_recorder_renders() {
         .configure_context(
             ContextSpec::new()
                 .client("foo", RedisClient::new())
-                .client("bar", RedisClient::new()),
+                // Baseplate's names and OpenTelemetry's side by side: units, `_total`, buckets.
+                .client(
+                    "bar",
+                    RedisClient::new()
+                        .telemetry(TelemetryOptions::new().metric_naming(MetricNaming::Both)),
+                ),
         )
         .unwrap();
 
@@ -188,6 +194,10 @@ async fn native_sink_renders_what_the_prometheus_recorder_renders() {
         .samples
         .keys()
         .any(|s| s.starts_with("runtime_pool_size{")));
+    assert!(ours
+        .samples
+        .keys()
+        .any(|s| s.starts_with("db_client_operation_duration_seconds_bucket{")));
     let buckets = ours
         .samples
         .keys()
