@@ -2,29 +2,37 @@
 //! answers at once, against that connection used directly, and against the same metrics and
 //! span written by hand around it (the floor any instrumented client has).
 //!
+//! The `sinks/` rows measure the metrics libraries considered for the native sink, alone
+//! and with two threads recording into the same series at once (the contention a
+//! multi-threaded runtime creates).
+//!
 //! ```sh
 //! cargo bench --bench instrumentation
+//! cargo bench --bench instrumentation -- sinks/   # the sink candidates only
 //! ```
 
 #[path = "../examples/support/inline.rs"]
 mod inline;
 #[path = "../tests/instant_backend/mod.rs"]
 mod instant_backend;
+#[path = "support/sink_candidates.rs"]
+mod sink_candidates;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use baseplate_redis::config::RawConfig;
-use baseplate_redis::sink::{FacadeSink, MetricsSink, NoopSink};
+use baseplate_redis::sink::{prometheus, FacadeSink, MetricsSink, NativeSink, NoopSink};
 use baseplate_redis::span::{
-    SpanContext, SpanInfo, SpanObserver, SpanRecorder, TagValue, TracingObserver,
+    SpanContext, SpanInfo, SpanObserver, SpanRecorder, TagValue, TraceInfo, TracingObserver,
 };
 use baseplate_redis::{Baseplate, MonitoredRedisConnection, RedisContextFactory};
 use criterion::{criterion_group, criterion_main, Criterion};
 use instant_backend::{now, InstantBackend, InstantConnection};
 use redis::aio::ConnectionLike;
 use redis::Cmd;
+use sink_candidates::SinkHandles;
 
 /// Takes every span, does nothing with it.
 struct Ignoring;
@@ -55,9 +63,10 @@ fn run(c: &mut Criterion, name: &str, conn: &mut impl ConnectionLike, cmd: &Cmd)
 
 fn per_command(c: &mut Criterion) {
     let cmd = redis::cmd("GET").arg("key").clone();
-    let prometheus: Arc<dyn MetricsSink> = Arc::new(FacadeSink::with_recorder(Arc::new(
-        metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder(),
-    )));
+    // What users run: the crate's recorder, with its latency buckets.
+    let prometheus: Arc<dyn MetricsSink> =
+        Arc::new(FacadeSink::with_recorder(Arc::new(prometheus::recorder())));
+    let native: Arc<dyn MetricsSink> = Arc::new(NativeSink::new());
 
     run(c, "command/direct", &mut InstantConnection, &cmd);
 
@@ -72,6 +81,12 @@ fn per_command(c: &mut Criterion) {
         c,
         "command/prometheus",
         &mut handle(prometheus.clone(), &detached),
+        &cmd,
+    );
+    run(
+        c,
+        "command/native",
+        &mut handle(native.clone(), &detached),
         &cmd,
     );
 
@@ -120,6 +135,23 @@ fn per_command(c: &mut Criterion) {
         &mut handle(prometheus, context.span()),
         &cmd,
     );
+    run(
+        c,
+        "command/native + tracing (registry)",
+        &mut handle(native.clone(), context.span()),
+        &cmd,
+    );
+    server_span.finish();
+
+    // The same observer, in a request that is not sampled: metrics only.
+    let unsampled = TraceInfo::new_root().with_sampled(false);
+    let server_span = baseplate.make_server_span(&mut context, "bench", Some(unsampled));
+    run(
+        c,
+        "command/native + tracing, unsampled request",
+        &mut handle(native.clone(), context.span()),
+        &cmd,
+    );
     server_span.finish();
 
     // The floor: the same metrics and span written by hand around the direct connection.
@@ -138,10 +170,54 @@ fn per_command(c: &mut Criterion) {
     );
 }
 
+/// Each candidate records what one command records, on one thread and on two at once.
+fn sinks(c: &mut Criterion) {
+    let candidates = [
+        ("metrics-exporter-prometheus", SinkHandles::exporter()),
+        ("prometheus", sink_candidates::prometheus_crate()),
+        ("measured", sink_candidates::measured()),
+        ("metrics-util (mutex)", sink_candidates::metrics_util()),
+        ("native (sharded)", SinkHandles::native()),
+    ];
+    for (name, candidate) in &candidates {
+        for threads in [1, 2] {
+            c.bench_function(&format!("sinks/{name}, {threads} thread(s)"), |b| {
+                b.iter_custom(|iters| {
+                    let took = record_on_threads(candidate, threads, iters);
+                    candidate.upkeep();
+                    took
+                })
+            });
+        }
+    }
+}
+
+/// The wall time of `threads` threads each recording `iters` commands at once: per
+/// command, the time one thread takes when others write the same series.
+fn record_on_threads(candidate: &SinkHandles, threads: usize, iters: u64) -> Duration {
+    let start = std::sync::Barrier::new(threads);
+    let took: Vec<Duration> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let began = Instant::now();
+                    for i in 0..iters {
+                        candidate.command(black_box((i % 2000) as f64 * 1e-6));
+                    }
+                    began.elapsed()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    took.into_iter().max().unwrap_or_default()
+}
+
 criterion_group! {
     name = benches;
     // Our `plotters` has no system font (see the loadgen's chart), so no HTML plots.
     config = Criterion::default().without_plots();
-    targets = per_command
+    targets = per_command, sinks
 }
 criterion_main!(benches);

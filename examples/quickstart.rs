@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baseplate_redis::config::{RawConfig, RedisUrl};
-use baseplate_redis::sink::{names, FacadeSink};
+use baseplate_redis::sink::NativeSink;
 use baseplate_redis::span::RecordingObserver;
 use baseplate_redis::{Baseplate, ContextSpec, MessageQueue, RedisClient};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use redis::AsyncCommands;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/quickstart.ini");
@@ -43,18 +42,12 @@ async fn run() -> Result<(), String> {
     };
     println!("Using {backend} at {url} (set REDIS_URL to change it)\n");
 
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(names::LATENCY_SECONDS.into()),
-            names::LATENCY_BUCKETS,
-        )
-        .map_err(|e| e.to_string())?
-        .build_recorder();
-    let prometheus = recorder.handle();
+    // Prometheus metrics, sharded per thread: serve `metrics.render()` on `/metrics`.
+    let metrics = NativeSink::new();
     let spans = RecordingObserver::new();
 
     let mut baseplate = Baseplate::new(config)
-        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))))
+        .with_metrics_sink(Arc::new(metrics.clone()))
         .map_err(|e| e.to_string())?;
     baseplate.register(Arc::new(spans.clone()));
     baseplate
@@ -96,6 +89,6 @@ async fn run() -> Result<(), String> {
 
     baseplate.report_runtime_metrics();
     println!("\nSpans:\n{}", spans.render_tree());
-    println!("Metrics (Prometheus text):\n{}", prometheus.render());
+    println!("Metrics (Prometheus text):\n{}", metrics.render());
     Ok(())
 }

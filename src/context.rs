@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::config::{ConfigurationError, RawConfig};
 use crate::runtime::RuntimeReporter;
 use crate::sink::{FacadeSink, MetricsSink};
-use crate::span::{Observers, ServerSpan, Span, SpanContext, SpanObserver, TraceInfo};
+use crate::span::{Observers, SampleRate, ServerSpan, Span, SpanContext, SpanObserver, TraceInfo};
 use crate::{Error, MonitoredRedisConnection, Result};
 
 /// Makes the object a request handler uses for one client, and reports the client's runtime
@@ -289,18 +289,31 @@ pub struct Baseplate {
     sink: Arc<dyn MetricsSink>,
     observers: Observers,
     factories: Factories,
+    // The share of new traces sampled, or why `tracing.sample_rate` could not be read
+    // (returned by `configure_context`, the start-up call that reports configuration errors).
+    sample_rate: std::result::Result<SampleRate, ConfigurationError>,
 }
 
 impl Baseplate {
     /// A Baseplate over a service's raw configuration, reporting metrics to the global
-    /// `metrics` recorder.
+    /// `metrics` recorder, sampling new traces at the rate of `tracing.sample_rate` (see
+    /// [`SampleRate`]; all of them when unset). An invalid rate is reported by
+    /// [`configure_context`](Self::configure_context); until then every trace is sampled.
     pub fn new(config: RawConfig) -> Self {
+        let sample_rate = SampleRate::from_config(&config);
         Baseplate {
             config,
             sink: Arc::new(FacadeSink::global()),
             observers: Arc::new([]),
             factories: Arc::new(BTreeMap::new()),
+            sample_rate,
         }
+    }
+
+    /// Samples new traces (requests whose caller sent no decision) at `rate` instead.
+    pub fn with_sample_rate(mut self, rate: SampleRate) -> Self {
+        self.sample_rate = Ok(rate);
+        self
     }
 
     /// Sends metrics to `sink` instead of the global `metrics` recorder.
@@ -356,12 +369,13 @@ impl Baseplate {
     }
 
     /// Parses every client of `spec` from the configuration and adds it to the context.
-    /// Nothing is added if any client's configuration is invalid, or if a name is given
-    /// twice (in `spec`, or already added).
+    /// Nothing is added if any client's configuration, or `tracing.sample_rate`, is invalid,
+    /// or if a name is given twice (in `spec`, or already added).
     pub fn configure_context(
         &mut self,
         spec: ContextSpec,
     ) -> std::result::Result<(), ConfigurationError> {
+        self.sample_rate.clone()?;
         if let Some(name) = spec.duplicate("") {
             return Err(duplicate_name(&name));
         }
@@ -414,22 +428,28 @@ impl Baseplate {
     }
 
     /// Starts the server span of a request and makes `context`'s objects its children.
-    /// `trace` carries the caller's trace ids; `None` starts a new trace.
+    /// `trace` carries the caller's trace ids; `None` starts a new trace. The request is
+    /// sampled as the caller decided, or else at the [`SampleRate`].
     pub fn make_server_span(
         &self,
         context: &mut RequestContext,
         name: &str,
         trace: Option<TraceInfo>,
     ) -> ServerSpan {
-        // Each request gets its own copy of the (short) observer list: every span of the
-        // request clones it, and a list shared by all requests would bounce its reference
-        // count between cores on every Redis command.
-        let observers: Observers = if self.observers.is_empty() {
-            self.observers.clone()
-        } else {
-            self.observers.iter().cloned().collect()
+        let trace = trace.unwrap_or_else(TraceInfo::new_root);
+        let sampled = trace
+            .sampled
+            .unwrap_or_else(|| self.sample_rate.as_ref().map_or(true, |rate| rate.sample()));
+        // Each sampled request gets its own copy of the (short) observer list: every span
+        // of the request clones it, and a list shared by all requests would bounce its
+        // reference count between cores on every Redis command.
+        let observers: Observers = match (sampled, self.observers.is_empty()) {
+            (_, true) => self.observers.clone(),
+            // An unsampled request reports nothing: it holds no observer.
+            (false, false) => Arc::new([]),
+            (true, false) => self.observers.iter().cloned().collect(),
         };
-        let span = Span::server(name, trace.unwrap_or_else(TraceInfo::new_root), observers);
+        let span = Span::server(name, trace.with_sampled(sampled), observers);
         context.span = span.context().clone();
         span
     }

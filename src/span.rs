@@ -4,6 +4,13 @@
 //! A [`Span`] reports its start, tags and end (with the error, if any) to every
 //! [`SpanObserver`] registered on the [`Baseplate`](crate::Baseplate). With no observer a
 //! span costs nothing: the Redis handle does not even build its name.
+//!
+//! Only sampled traces are reported. A request's server span is sampled when its caller
+//! says so ([`TraceInfo::sampled`], read from the request's headers by the `web` layer), or,
+//! when the caller sent no decision, at the [`SampleRate`] of the configuration
+//! (`tracing.sample_rate`). The decision passes to every child span: the spans of an
+//! unsampled request reach no observer, and its Redis commands make none (their metrics are
+//! recorded all the same).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -11,9 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod recording;
+mod sampling;
 mod tracing_bridge;
 
 pub use recording::{RecordedSpan, RecordingObserver};
+pub use sampling::{SampleRate, SAMPLE_RATE_KEY};
 pub use tracing_bridge::TracingObserver;
 
 /// Whether a span serves a request, or is work done on the way.
@@ -110,7 +119,8 @@ pub struct TraceInfo {
     pub parent_id: Option<u64>,
     /// The id for the server span (a new one is made when `None`).
     pub span_id: Option<u64>,
-    /// Whether the caller sampled the trace.
+    /// Whether the caller sampled the trace; `None` leaves the decision to the
+    /// [`SampleRate`] of the [`Baseplate`](crate::Baseplate).
     pub sampled: Option<bool>,
 }
 
@@ -128,6 +138,12 @@ impl TraceInfo {
     /// Trace info for a new trace, with fresh random ids.
     pub fn new_root() -> Self {
         TraceInfo::from_parent(new_id(), None)
+    }
+
+    /// The same trace with the sampling decision `sampled`.
+    pub fn with_sampled(mut self, sampled: bool) -> Self {
+        self.sampled = Some(sampled);
+        self
     }
 }
 
@@ -222,11 +238,14 @@ pub trait SpanRecorder: Send {
 /// The observers of a [`Baseplate`](crate::Baseplate), shared by all its spans.
 pub type Observers = Arc<[Arc<dyn SpanObserver>]>;
 
-/// What a child span needs from its parent: ids and observers. Cheap to clone.
+/// What a child span needs from its parent: ids, sampling decision and observers. Cheap
+/// to clone.
 #[derive(Clone)]
 pub struct SpanContext {
     trace_id: u64,
     span_id: u64,
+    sampled: bool,
+    // Empty when the trace is not sampled: nothing of it reaches an observer.
     observers: Observers,
 }
 
@@ -236,6 +255,7 @@ impl SpanContext {
         SpanContext {
             trace_id: new_id(),
             span_id: new_id(),
+            sampled: true,
             observers: Arc::new([]),
         }
     }
@@ -250,8 +270,16 @@ impl SpanContext {
         self.span_id
     }
 
-    /// Whether any observer watches spans: when false, callers may skip building spans.
+    /// Whether the trace is sampled (its spans reach the observers).
+    pub fn is_sampled(&self) -> bool {
+        self.sampled
+    }
+
+    /// Whether the trace is sampled and any observer watches spans: when false, callers may
+    /// skip building spans.
+    #[inline]
     pub fn is_observed(&self) -> bool {
+        // An unsampled context holds no observers: one test decides both.
         !self.observers.is_empty()
     }
 
@@ -263,6 +291,7 @@ impl SpanContext {
             self.trace_id,
             new_id(),
             Some(self.span_id),
+            self.sampled,
             self.observers.clone(),
         )
     }
@@ -293,6 +322,7 @@ impl fmt::Debug for SpanContext {
         f.debug_struct("SpanContext")
             .field("trace_id", &self.trace_id)
             .field("span_id", &self.span_id)
+            .field("sampled", &self.sampled)
             .field("observers", &self.observers.len())
             .finish()
     }
@@ -433,7 +463,9 @@ pub type ServerSpan = Span;
 struct Cancelled;
 
 impl Span {
-    /// Starts a root server span for an incoming request.
+    /// Starts a root server span for an incoming request. It is sampled unless
+    /// `trace.sampled` is `Some(false)` ([`Baseplate::make_server_span`](crate::Baseplate::make_server_span)
+    /// decides for traces that come without a decision).
     pub fn server(name: impl Into<Arc<str>>, trace: TraceInfo, observers: Observers) -> Self {
         Span::start(
             name.into(),
@@ -441,6 +473,7 @@ impl Span {
             trace.trace_id,
             trace.span_id.unwrap_or_else(new_id),
             trace.parent_id,
+            trace.sampled.unwrap_or(true),
             observers,
         )
     }
@@ -451,8 +484,15 @@ impl Span {
         trace_id: u64,
         span_id: u64,
         parent_id: Option<u64>,
+        sampled: bool,
         observers: Observers,
     ) -> Self {
+        // The spans of an unsampled trace keep no observer, so none of it is reported.
+        let observers = if sampled || observers.is_empty() {
+            observers
+        } else {
+            Arc::new([])
+        };
         let info = SpanInfo {
             trace_id,
             span_id,
@@ -467,6 +507,7 @@ impl Span {
             context: SpanContext {
                 trace_id,
                 span_id,
+                sampled,
                 observers,
             },
             parent_id,
@@ -497,6 +538,11 @@ impl Span {
     /// The parent's id, if any.
     pub fn parent_id(&self) -> Option<u64> {
         self.parent_id
+    }
+
+    /// Whether the trace is sampled: only the spans of sampled traces reach the observers.
+    pub fn is_sampled(&self) -> bool {
+        self.context.sampled
     }
 
     /// What children of this span need.
@@ -547,6 +593,7 @@ impl fmt::Debug for Span {
             .field("trace_id", &self.context.trace_id)
             .field("span_id", &self.context.span_id)
             .field("parent_id", &self.parent_id)
+            .field("sampled", &self.context.sampled)
             .finish_non_exhaustive()
     }
 }

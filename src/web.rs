@@ -2,7 +2,10 @@
 //! [`RequestContext`] and server span, and an extractor that hands the context to a handler.
 //!
 //! [`BaseplateLayer`] wraps a router. For each request it
-//! - reads the caller's trace ids from the usual headers ([`trace_info_from_headers`]);
+//! - reads the caller's trace ids and sampling decision from the usual headers
+//!   ([`trace_info_from_headers`]); a request without a decision is sampled at the
+//!   configured rate ([`SampleRate`](crate::span::SampleRate), `tracing.sample_rate`), and
+//!   the spans of an unsampled request reach no observer;
 //! - starts the server span, named after the matched route (`GET /counter/{name}`) or, when
 //!   no route matched, the method and path;
 //! - puts the [`RequestContext`] in the request's extensions, where the handler's
@@ -131,22 +134,21 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let route = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|path| path.as_str().to_string());
-        let method = request.method().as_str().to_string();
-        let path = request.uri().path().to_string();
-        let name = format!("{method} {}", route.as_deref().unwrap_or(&path));
-
         let trace = trace_info_from_headers(request.headers());
         let mut context = self.baseplate.make_context_object();
+        let route = request.extensions().get::<MatchedPath>();
+        let method = request.method().as_str();
+        let path = request.uri().path();
+        let name = format!("{method} {}", route.map_or(path, MatchedPath::as_str));
         let mut span = self.baseplate.make_server_span(&mut context, &name, trace);
-        span.set_tag(TAG_METHOD, method);
-        if let Some(route) = route {
-            span.set_tag(TAG_ROUTE, route);
+        // The tags of an unsampled request would reach no observer: not even built.
+        if span.is_sampled() {
+            span.set_tag(TAG_METHOD, method.to_string());
+            if let Some(route) = route {
+                span.set_tag(TAG_ROUTE, route.as_str().to_string());
+            }
+            span.set_tag(TAG_PATH, path.to_string());
         }
-        span.set_tag(TAG_PATH, path);
         request.extensions_mut().insert(context);
 
         let response = self.inner.call(request);

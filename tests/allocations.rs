@@ -15,8 +15,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use baseplate_redis::config::RawConfig;
-use baseplate_redis::sink::{key, names, Counter, Gauge, Histogram, MetricsSink, NoopSink};
-use baseplate_redis::span::{SpanContext, SpanInfo, SpanObserver, SpanRecorder};
+use baseplate_redis::sink::{key, names, Counter, Gauge, Histogram, MetricsSink};
+use baseplate_redis::sink::{NativeSink, NoopSink};
+use baseplate_redis::span::{SpanContext, SpanInfo, SpanObserver, SpanRecorder, TraceInfo};
 use baseplate_redis::{Baseplate, MonitoredRedisConnection, RedisContextFactory};
 use instant_backend::{now, InstantBackend, InstantConnection};
 use redis::aio::ConnectionLike;
@@ -153,6 +154,9 @@ fn instrumentation_adds_no_allocation_per_command() {
     baseplate.register(Arc::new(Uninterested));
     let mut context = baseplate.make_context_object();
     let server_span = baseplate.make_server_span(&mut context, "alloc", None);
+    let mut unsampled = baseplate.make_context_object();
+    let not_traced = TraceInfo::new_root().with_sampled(false);
+    let unsampled_span = baseplate.make_server_span(&mut unsampled, "alloc", Some(not_traced));
 
     let mut pipe = redis::pipe();
     pipe.set("k", "v").ignore().get("k");
@@ -173,13 +177,19 @@ fn instrumentation_adds_no_allocation_per_command() {
             "the instant connection boxes its future, nothing else"
         );
         assert_eq!(baseline, 2, "a forwarding handle adds its own boxed future");
-        let cases: [(&str, Arc<dyn MetricsSink>, &SpanContext); 3] = [
+        let cases: [(&str, Arc<dyn MetricsSink>, &SpanContext); 5] = [
             ("no-op sink", Arc::new(NoopSink), &detached),
             ("atomic sink", Arc::new(AtomicSink), &detached),
             (
                 "atomic sink, observed spans",
                 Arc::new(AtomicSink),
                 context.span(),
+            ),
+            ("native sink", Arc::new(NativeSink::new()), context.span()),
+            (
+                "native sink, unsampled request",
+                Arc::new(NativeSink::new()),
+                unsampled.span(),
             ),
         ];
         for (case, sink, span) in cases {
@@ -198,4 +208,5 @@ fn instrumentation_adds_no_allocation_per_command() {
     let mut monitored = handle(Arc::new(AtomicSink), &detached);
     assert_eq!(per_pipeline(&mut monitored, &pipe), baseline, "pipelines");
     server_span.finish();
+    unsampled_span.finish();
 }

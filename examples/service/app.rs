@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use baseplate_redis::config::{from_config, RawConfig, Timespan};
-use baseplate_redis::sink::{prometheus, FacadeSink};
+use baseplate_redis::sink::NativeSink;
 use baseplate_redis::span::SpanObserver;
 use baseplate_redis::web::BaseplateLayer;
 use baseplate_redis::{
@@ -78,12 +78,13 @@ pub struct Service {
 #[derive(Clone)]
 struct AppState {
     baseplate: Arc<Baseplate>,
-    prometheus: prometheus::PrometheusHandle,
+    metrics: NativeSink,
     settings: Arc<Settings>,
 }
 
-/// Builds the service from its configuration: the Redis client, a Prometheus recorder of
-/// its own (not the global one, so several services can live in one process), the worker
+/// Builds the service from its configuration: the Redis client, a native Prometheus sink of
+/// its own (sharded per thread, nothing global, so several services can live in one
+/// process), the worker
 /// task and the periodic pool reporter. `observers` see every span (requests, jobs,
 /// commands). Needs a tokio runtime.
 pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<Service, String> {
@@ -91,10 +92,9 @@ pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<S
     if settings.rate_limit_window.as_duration() < Duration::from_secs(1) {
         return Err("service.rate_limit_window: must be at least 1 second".to_string());
     }
-    let recorder = prometheus::recorder();
-    let prometheus = recorder.handle();
+    let native_sink = NativeSink::new();
     let mut baseplate = Baseplate::new(config)
-        .with_metrics_sink(Arc::new(FacadeSink::with_recorder(Arc::new(recorder))))
+        .with_metrics_sink(Arc::new(native_sink.clone()))
         .map_err(|e| e.to_string())?;
     for observer in observers {
         baseplate.register(observer.clone());
@@ -112,7 +112,7 @@ pub fn start(config: RawConfig, observers: &[Arc<dyn SpanObserver>]) -> Result<S
 
     let state = AppState {
         baseplate: baseplate.clone(),
-        prometheus,
+        metrics: native_sink,
         settings,
     };
     let router = Router::new()
@@ -279,7 +279,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
     state.baseplate.report_runtime_metrics();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.prometheus.render(),
+        state.metrics.render(),
     )
         .into_response()
 }

@@ -10,7 +10,9 @@
 
 mod closure;
 mod facade;
+mod help;
 pub mod names;
+mod native;
 mod noop;
 #[cfg(feature = "prometheus")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prometheus")))]
@@ -25,6 +27,7 @@ pub use facade::FacadeSink;
 /// The `metrics` crate's handle types and the traits behind them, re-exported so a sink
 /// needs no `metrics` dependency of its own (nor one kept in step with ours).
 pub use metrics::{Counter, CounterFn, Gauge, GaugeFn, Histogram, HistogramFn, Key, Label};
+pub use native::{InvalidBuckets, NativeSink};
 pub use noop::NoopSink;
 pub use recording::RecordingSink;
 

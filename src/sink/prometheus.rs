@@ -74,27 +74,8 @@ pub fn builder_with_latency_buckets(buckets: &[f64]) -> Result<PrometheusBuilder
 
 /// Recommended naming, and the buckets of every histogram but the latency one.
 fn base_builder() -> PrometheusBuilder {
-    let buckets: [(&str, &[f64]); 5] = [
-        (
-            names::OTEL_OPERATION_DURATION,
-            names::OTEL_OPERATION_DURATION_BUCKETS,
-        ),
-        (
-            names::CONNECT_DURATION_SECONDS,
-            names::CONNECTION_TIME_BUCKETS,
-        ),
-        (names::POOL_WAIT_SECONDS, names::CONNECTION_TIME_BUCKETS),
-        (
-            names::OTEL_CONNECTION_CREATE_TIME,
-            names::CONNECTION_TIME_BUCKETS,
-        ),
-        (
-            names::OTEL_CONNECTION_WAIT_TIME,
-            names::CONNECTION_TIME_BUCKETS,
-        ),
-    ];
     let mut builder = PrometheusBuilder::new().with_recommended_naming(true);
-    for (name, values) in buckets {
+    for (name, values) in super::help::FIXED_BUCKETS {
         // Only an empty bucket list is refused, and none of these is empty.
         builder = builder
             .set_buckets_for_metric(Matcher::Full(name.to_string()), values)
@@ -118,156 +99,21 @@ pub fn recorder_with(builder: PrometheusBuilder) -> PrometheusRecorder {
     recorder
 }
 
-/// Gives every metric of the crate its `# HELP` text.
+/// Gives every metric of the crate its `# HELP` text, and the OpenTelemetry histograms the
+/// unit that gives their Prometheus suffix.
 fn describe(recorder: &PrometheusRecorder) {
+    use super::help::{Kind, DESCRIPTIONS};
     use metrics::{Recorder, SharedString, Unit};
 
-    let help = |text: &'static str| SharedString::const_str(text);
-    // baseplate.py's texts where it has the metric, so that both kinds of service agree.
-    let histograms = [
-        (
-            names::LATENCY_SECONDS,
-            "Latency histogram for calls made by clients",
-        ),
-        (
-            names::CONNECT_DURATION_SECONDS,
-            "How long opening a Redis connection took, in seconds",
-        ),
-        (
-            names::POOL_WAIT_SECONDS,
-            "How long callers waited for a pooled Redis connection, in seconds",
-        ),
-    ];
-    let counters = [
-        (
-            names::REQUESTS_TOTAL,
-            "Total number of requests made by client",
-        ),
-        (names::CONNECTIONS_OPENED_TOTAL, "Redis connections opened"),
-        (
-            names::CONNECTIONS_CLOSED_TOTAL,
-            "Redis connections closed, by reason",
-        ),
-        (
-            names::CONNECT_FAILURES_TOTAL,
-            "Failed attempts to open a Redis connection, by error type",
-        ),
-        (
-            names::RECONNECTS_TOTAL,
-            "Redis connections opened to replace one lost to a failure",
-        ),
-        (
-            names::POOL_TIMEOUTS_TOTAL,
-            "Callers that gave up waiting for a pooled Redis connection",
-        ),
-        (
-            names::CLUSTER_REDIRECTS_TOTAL,
-            "MOVED and ASK redirects followed by the cluster client",
-        ),
-        (
-            names::CLUSTER_TOPOLOGY_REFRESHES_TOTAL,
-            "Slot-map loads and refreshes of the cluster client",
-        ),
-        (
-            names::SENTINEL_FAILOVERS_TOTAL,
-            "New primaries named by the sentinels and followed",
-        ),
-    ];
-    // OpenTelemetry names, with the units that give their Prometheus suffixes.
-    let otel_histograms = [
-        (
-            names::OTEL_OPERATION_DURATION,
-            "Duration of database client operations",
-        ),
-        (
-            names::OTEL_CONNECTION_CREATE_TIME,
-            "The time it took to create a new connection",
-        ),
-        (
-            names::OTEL_CONNECTION_WAIT_TIME,
-            "The time it took to obtain an open connection from the pool",
-        ),
-    ];
-    let otel_gauges = [
-        (
-            names::OTEL_CONNECTION_COUNT,
-            "The number of connections that are currently in the state described by the state attribute",
-        ),
-        (
-            names::OTEL_CONNECTION_MAX,
-            "The maximum number of open connections allowed",
-        ),
-        (
-            names::OTEL_CONNECTION_PENDING_REQUESTS,
-            "The number of current pending requests for an open connection",
-        ),
-    ];
-    for (name, text) in otel_histograms {
-        recorder.describe_histogram(name.into(), Some(Unit::Seconds), help(text));
-    }
-    for (name, text) in otel_gauges {
-        recorder.describe_gauge(name.into(), None, help(text));
-    }
-    recorder.describe_counter(
-        names::OTEL_CONNECTION_TIMEOUTS.into(),
-        None,
-        help("The number of connection timeouts that have occurred trying to obtain a connection from the pool"),
-    );
-    let gauges = [
-        (
-            names::ACTIVE_REQUESTS,
-            "Number of active requests for a given client",
-        ),
-        (
-            names::POOL_MAX_SIZE,
-            "Maximum number of connections allowed in this redis client connection pool",
-        ),
-        (
-            names::POOL_IDLE_CONNECTIONS,
-            // The value is the free slots (max size - in use), as baseplate.py's.
-            "Number of idle connections in this redis client connection pool",
-        ),
-        (
-            names::POOL_ACTIVE_CONNECTIONS,
-            "Number of open connections in this redis client connection pool",
-        ),
-        (
-            names::POOL_OPEN_CONNECTIONS,
-            "Number of open connections in this redis client connection pool",
-        ),
-        (
-            names::POOL_IN_USE_CONNECTIONS,
-            "Number of connections of this redis client connection pool serving a caller",
-        ),
-        (
-            names::RUNTIME_POOL_SIZE,
-            "The size limit of the connection pool",
-        ),
-        (
-            names::RUNTIME_POOL_IN_USE,
-            "Connections of the pool checked out and being used",
-        ),
-        (
-            names::POOL_PENDING_REQUESTS,
-            "Callers waiting for a pooled Redis connection",
-        ),
-        (
-            names::RUNTIME_POOL_OPEN_AND_AVAILABLE,
-            "Open connections of the pool not in use",
-        ),
-        (
-            names::RUNTIME_POOL_OPEN_CONNECTIONS,
-            "Open connections of the pool",
-        ),
-    ];
-    for (name, text) in histograms {
-        recorder.describe_histogram(name.into(), None, help(text));
-    }
-    for (name, text) in counters {
-        recorder.describe_counter(name.into(), None, help(text));
-    }
-    for (name, text) in gauges {
-        recorder.describe_gauge(name.into(), None, help(text));
+    for described in DESCRIPTIONS {
+        let name = described.name.into();
+        let unit = described.seconds.then_some(Unit::Seconds);
+        let help = SharedString::const_str(described.help);
+        match described.kind {
+            Kind::Counter => recorder.describe_counter(name, unit, help),
+            Kind::Gauge => recorder.describe_gauge(name, unit, help),
+            Kind::Histogram => recorder.describe_histogram(name, unit, help),
+        }
     }
 }
 
