@@ -558,6 +558,82 @@ foo.url = redis://elsewhere
         assert!(matches!(expand_vars("$UNSET", env), Cow::Borrowed(_)));
     }
 
+    /// Python's results, generated once with `os.path.expandvars` (python3, POSIX) in an
+    /// environment holding exactly the variables `python_env` knows.
+    fn python_env(name: &str) -> Option<String> {
+        let value = match name {
+            "A" => "alpha",
+            "B" => "beta",
+            "A_B" => "ab",
+            "EMPTY" => "",
+            "DOLLAR" => "$A",
+            "BRACE" => "}x{",
+            "_" => "under",
+            "A1" => "a-one",
+            "a" => "lower",
+            _ => return None,
+        };
+        Some(value.to_owned())
+    }
+
+    #[test]
+    fn expand_vars_matches_python_results() {
+        for (input, python) in [
+            ("${A}${B}", "alphabeta"),
+            ("$A_B", "ab"),
+            ("$A$B", "alphabeta"),
+            ("$$", "$$"),
+            ("$$A", "$alpha"),
+            ("$", "$"),
+            ("x$", "x$"),
+            ("$A$", "alpha$"),
+            ("${A}$", "alpha$"),
+            ("${UNSET}", "${UNSET}"),
+            ("$UNSET", "$UNSET"),
+            ("$UNSET_A", "$UNSET_A"),
+            ("${A_B}", "ab"),
+            ("${A}_B", "alpha_B"),
+            ("$A-B", "alpha-B"),
+            ("$A.B", "alpha.B"),
+            ("${", "${"),
+            ("${A", "${A"),
+            ("${A}}", "alpha}"),
+            ("${{A}}", "${{A}}"),
+            ("$}{A}", "$}{A}"),
+            ("${}", "${}"),
+            ("${ }", "${ }"),
+            ("${A B}", "${A B}"),
+            ("$A1x", "$A1x"),
+            ("$A1", "a-one"),
+            ("$_", "under"),
+            ("$__", "$__"),
+            ("$a", "lower"),
+            ("$1", "$1"),
+            ("${1}", "${1}"),
+            ("${$A}", "${$A}"),
+            ("$${A}", "$alpha"),
+            ("$${A}}", "$alpha}"),
+            ("$DOLLAR", "$A"),
+            ("${DOLLAR}$A", "$Aalpha"),
+            ("$BRACE$A", "}x{alpha"),
+            ("${BRACE}", "}x{"),
+            ("$EMPTY$EMPTY", ""),
+            ("[${EMPTY}]", "[]"),
+            ("a$Ab", "a$Ab"),
+            ("$Aé", "alphaé"),
+            ("é$A", "éalpha"),
+            ("$é", "$é"),
+            ("${é}", "${é}"),
+            ("redis://${A}:6380/$B", "redis://alpha:6380/beta"),
+            ("%A%", "%A%"),
+            ("$A\\$B", "alpha\\beta"),
+            ("'$A'", "'alpha'"),
+            ("\"${B}\"", "\"beta\""),
+        ] {
+            assert_eq!(expand_vars(input, python_env), python, "{input}");
+        }
+    }
+
     #[test]
     fn ini_values_expand_the_process_environment_unless_raw() {
         // PATH is set in any test environment; compare with what the process sees anyway.
