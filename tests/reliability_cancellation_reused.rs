@@ -888,3 +888,80 @@ async fn a_failed_transaction_leaves_the_handle_clean() {
         .unwrap();
     assert_eq!(value, 2);
 }
+
+/// Polls `fut` up to `polls` times (yielding in between) and drops it unless it finished.
+async fn cut_after_polls<F: Future>(fut: F, polls: usize) -> Option<F::Output> {
+    let mut fut = pin!(fut);
+    for _ in 0..polls {
+        if let Poll::Ready(output) = poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+            return Some(output);
+        }
+        tokio::task::yield_now().await;
+    }
+    None
+}
+
+/// A hand-written WATCH k / GET k / MULTI / SET k / EXEC, one call each, cut at each step
+/// after 1–3 polls, then carried on as written by a caller who does not notice: when another
+/// client changed `k` after the WATCH, `k` is never overwritten (every step after a cut is
+/// refused, never run without its WATCH or MULTI). Afterwards DISCARD and UNWATCH, and the
+/// handle runs commands, an atomic pipeline and `transaction()` as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hand_written_watch_transaction_cut_at_each_step_never_writes_past_its_watch() {
+    let server = RedisServer::start();
+    let factory = builtin_factory(&server);
+    let steps: [&[&str]; 5] = [
+        &["WATCH", "k"],
+        &["GET", "k"],
+        &["MULTI"],
+        &["SET", "k", "mine"],
+        &["EXEC"],
+    ];
+    for disturbed in [true, false] {
+        for cut_step in 0..steps.len() {
+            for polls in 1..4 {
+                let _: () = server.admin().set("k", "old").unwrap();
+                let mut redis = factory.connection();
+                let mut log = Vec::new();
+                for (i, step) in steps.iter().enumerate() {
+                    let mut cmd = redis::cmd(step[0]);
+                    cmd.arg(&step[1..]);
+                    let reply = cmd.query_async::<Value>(&mut redis);
+                    let outcome = if i == cut_step {
+                        cut_after_polls(reply, polls).await
+                    } else {
+                        Some(reply.await)
+                    };
+                    log.push(format!("{}: {outcome:?}", step[0]));
+                    if i == 0 && disturbed {
+                        let _: () = server.admin().set("k", "other").unwrap();
+                    }
+                }
+                let k: String = server.admin().get("k").unwrap();
+                if disturbed {
+                    assert_eq!(k, "other", "cut at {cut_step} after {polls} polls: {log:?}");
+                } else {
+                    assert!(k == "old" || k == "mine", "{k}: {log:?}");
+                }
+                let _ = redis::cmd("DISCARD").exec_async(&mut redis).await;
+                let _ = redis::cmd("UNWATCH").exec_async(&mut redis).await;
+                let _: () = redis.set("n", 1).await.unwrap();
+                let mut pipe = redis.pipeline("after");
+                pipe.incr("n", 1);
+                let (n,): (i64,) = pipe
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap_or_else(|err| panic!("{log:?}: {err}"));
+                assert_eq!(n, 2);
+                let (n,): (i64,) = redis
+                    .transaction(&["n"], async |conn, pipe| {
+                        pipe.incr("n", 1);
+                        pipe.query_async(conn).await
+                    })
+                    .await
+                    .unwrap();
+                assert_eq!(n, 3);
+            }
+        }
+    }
+}

@@ -183,3 +183,57 @@ async fn error_replies_are_passed_on_unchanged() {
     assert!(message.contains("WRONGTYPE"), "{message}");
     assert!(!err.is_connection_error(), "{message}");
 }
+
+/// A reply cut at any byte (inside `$len`, inside the payload, before its CRLF, inside an
+/// array, inside a pipeline's replies) and the socket closed: a connection error naming the
+/// command and the address, never a timeout or a parse error; the handle goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_at_every_byte_is_a_connection_error() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "hello"]);
+    server.query::<()>(&["RPUSH", "l", "a", "bb"]);
+    // `$5\r\nhello\r\n` is 11 bytes, `*2\r\n$1\r\na\r\n$2\r\nbb\r\n` 19; the atomic
+    // pipeline's replies (+OK, 2 × +QUEUED, then both in an array) 5 + 2 × 9 + 4 + 11 + 19.
+    for (what, len) in [("GET", 11), ("LRANGE", 19), ("pipeline", 57)] {
+        for cut in 0..len {
+            let proxy = FaultProxy::start(server.port()).await;
+            let config = RawConfig::from_pairs([
+                ("redis.url", proxy.url(0)),
+                ("redis.socket_timeout", "2 seconds".to_string()),
+            ]);
+            let factory = RedisContextFactory::new(pool_from_config(&config, "redis.").unwrap());
+            let mut redis = factory.connection();
+            redis::cmd("PING").exec_async(&mut redis).await.unwrap();
+            proxy.apply_to_existing(common::fault_proxy::ConnectionFault::CutRepliesAfter {
+                bytes: cut,
+                then_close: true,
+            });
+            // The proxy's task takes the fault on its next turn.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let result = match what {
+                "GET" => redis.get::<_, String>("k").await.map(drop),
+                "LRANGE" => redis.lrange::<_, Vec<String>>("l", 0, -1).await.map(drop),
+                _ => {
+                    let mut pipe = redis.pipeline("cut");
+                    pipe.get("k").lrange("l", 0, -1);
+                    pipe.query_async::<(String, Vec<String>)>(&mut redis)
+                        .await
+                        .map(drop)
+                }
+            };
+            let err = Error::from(result.unwrap_err());
+            let message = err.to_string();
+            assert!(
+                err.is_connection_error() && !err.is_timeout(),
+                "{what} cut after {cut}: {message}"
+            );
+            assert!(message.contains(what), "{what} cut after {cut}: {message}");
+            assert!(
+                message.contains(&format!("127.0.0.1:{}", proxy.port())),
+                "{message}"
+            );
+            let value: String = redis.get("k").await.unwrap();
+            assert_eq!(value, "hello");
+        }
+    }
+}

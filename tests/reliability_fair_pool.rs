@@ -177,3 +177,61 @@ async fn waiters_are_served_in_arrival_order() {
         .collect();
     assert!(ended.windows(2).all(|w| w[0] < w[1]), "{ended:?}");
 }
+
+/// With a tiny pool (2 or 3) and more blocking commands than it holds, ordinary commands
+/// are still served at once, 25 exclusive waiters each get an answer within the pool
+/// timeout, and the server never sees more than `max_connections` clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_pool_hogged_by_blocking_commands_still_serves_and_bounds_every_wait() {
+    for max_connections in [2, 3] {
+        let server = RedisServer::start();
+        server.query::<()>(&["SET", "k", "v"]);
+        let (pool, factory) = client(&server, max_connections);
+        let hogs: Vec<_> = (0..max_connections + 2)
+            .map(|i| blpop(&factory, &format!("hog{i}"), 1.2))
+            .collect();
+        wait_for_in_use(&pool, max_connections - 1).await;
+
+        let gets: Vec<_> = (0..25)
+            .map(|_| {
+                let factory = factory.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let value: Option<String> = factory.connection().get("k").await.unwrap();
+                    assert_eq!(value.as_deref(), Some("v"));
+                    started.elapsed()
+                })
+            })
+            .collect();
+        let mut slowest = Duration::ZERO;
+        for get in gets {
+            slowest = slowest.max(get.await.unwrap());
+        }
+        assert!(
+            slowest < SLACK,
+            "max_connections {max_connections}: {slowest:?}"
+        );
+        assert!(server.connected_clients() <= max_connections as usize);
+
+        let waiters: Vec<_> = (0..25).map(|_| blpop(&factory, "w", 0.05)).collect();
+        let mut longest = Duration::ZERO;
+        for waiter in waiters {
+            let (result, took) = waiter.await.unwrap();
+            if let Err(err) = result {
+                assert!(err.is_timeout(), "{err}");
+            }
+            longest = longest.max(took);
+        }
+        println!(
+            "max_connections {max_connections}: slowest of 25 GETs {slowest:?}, longest of 25 \
+             exclusive waiters {longest:?}"
+        );
+        assert!(longest < POOL_TIMEOUT + SLACK, "{longest:?}");
+        for hog in hogs {
+            let (_, took) = hog.await.unwrap();
+            assert!(took < Duration::from_millis(1200) + SLACK, "{took:?}");
+        }
+        assert!(server.connected_clients() <= max_connections as usize);
+        assert_eq!(pool.state().in_use, 0, "{:?}", pool.state());
+    }
+}

@@ -198,3 +198,105 @@ async fn a_slow_but_alive_connection_is_kept() {
     all_work(&factory, &mut redis).await;
     assert_eq!(proxy.accepted(), 1, "a live connection was replaced");
 }
+
+/// Bursts of `tasks` GETs on fresh handles until a whole burst succeeds; how long that took.
+async fn time_to_recover_under_load(factory: &Arc<RedisContextFactory>, tasks: usize) -> Duration {
+    let since = Instant::now();
+    for _ in 0..400 {
+        let burst: Vec<_> = (0..tasks)
+            .map(|_| {
+                let factory = factory.clone();
+                tokio::spawn(
+                    async move { factory.connection().get::<_, Option<String>>("k").await },
+                )
+            })
+            .collect();
+        let mut succeeded = 0;
+        for get in burst {
+            if let Ok(value) = get.await.unwrap() {
+                assert_eq!(value.as_deref(), Some("v"));
+                succeeded += 1;
+            }
+        }
+        if succeeded == tasks {
+            return since.elapsed();
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "no recovery after 10 s"
+        );
+    }
+    panic!("no recovery after 400 bursts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_socket_timeouts_recover_within_it_plus_one_second_with_many_in_flight() {
+    for (text, socket_timeout) in [
+        ("100 milliseconds", Duration::from_millis(100)),
+        ("500 milliseconds", Duration::from_millis(500)),
+    ] {
+        let server = RedisServer::start();
+        server.query::<()>(&["SET", "k", "v"]);
+        let proxy = FaultProxy::start(server.port()).await;
+        let config = RawConfig::from_pairs([
+            ("redis.url", proxy.url(0)),
+            ("redis.socket_timeout", text.to_string()),
+            ("redis.max_connections", "3".to_string()),
+        ]);
+        let pool = pool_from_config(&config, "redis.").unwrap();
+        let factory = Arc::new(RedisContextFactory::new(pool.clone()));
+        time_to_recover_under_load(&factory, 30).await;
+        proxy.blackhole_existing();
+        let took = time_to_recover_under_load(&factory, 30).await;
+        println!("socket_timeout {text}, 30 GETs at a time: recovered after {took:?}");
+        assert!(
+            took <= socket_timeout + Duration::from_secs(1),
+            "{text}: {took:?}"
+        );
+        assert!(pool.state().open <= 3, "{:?}", pool.state());
+    }
+}
+
+/// No recovery is possible (existing sockets blackholed, new connections refused): every
+/// caller fails within its bounds, none hangs, and no connection stays in use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_way_out_every_caller_fails_in_bounded_time_and_nothing_leaks() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "v"]);
+    let proxy = FaultProxy::start(server.port()).await;
+    let (pool, factory) = client(&proxy.url(0));
+    let factory = Arc::new(factory);
+    time_to_recover_under_load(&factory, 10).await;
+    proxy.set_new_connections(common::fault_proxy::NewConnections::Refuse);
+    proxy.blackhole_existing();
+    for _wave in 0..2 {
+        let callers: Vec<_> = (0..25)
+            .map(|i| {
+                let factory = factory.clone();
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let mut redis = factory.connection();
+                    let result = if i % 5 == 0 {
+                        redis
+                            .blpop::<_, Option<(String, String)>>("list", 0.3)
+                            .await
+                            .map(drop)
+                    } else {
+                        redis.get::<_, Option<String>>("k").await.map(drop)
+                    };
+                    (result, started.elapsed())
+                })
+            })
+            .collect();
+        for caller in callers {
+            let (result, took) = caller.await.unwrap();
+            let err = baseplate_redis::Error::from(result.unwrap_err());
+            assert!(err.is_connection_error() || err.is_timeout(), "{err}");
+            // pool_timeout (2 s) bounds the longest of them.
+            assert!(took < Duration::from_millis(2500), "{took:?}: {err}");
+        }
+    }
+    assert_eq!(pool.state().in_use, 0, "{:?}", pool.state());
+    proxy.set_new_connections(common::fault_proxy::NewConnections::Forward);
+    time_to_recover_under_load(&factory, 10).await;
+}

@@ -132,3 +132,34 @@ async fn with_a_socket_timeout_a_silent_server_fails_the_handshake_within_it() {
     assert_never_completed(&err, proxy.port());
     assert!(took <= Duration::from_millis(200) + SLACK, "{took:?}");
 }
+
+/// With `requirepass`, the AUTH of a new connection to a busy server is bounded by the
+/// socket timeout too, and its error names the address, never the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_auth_handshake_with_a_busy_server_is_bounded_and_hides_the_password() {
+    const PASSWORD: &str = "s3cret-handshake-pw";
+    let server = RedisServer::start_with(&["--requirepass", PASSWORD]);
+    let url = format!("redis://:{PASSWORD}@127.0.0.1:{}/0", server.port());
+    let busy_url = url.clone();
+    let busy = std::thread::spawn(move || {
+        let mut conn = redis::Client::open(busy_url)
+            .unwrap()
+            .get_connection()
+            .unwrap();
+        redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1.5")
+            .exec(&mut conn)
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let (_pool, factory) = client(&url, &[("socket_timeout", "300 milliseconds")]);
+    let (err, took) = first_error(&factory).await;
+    println!("AUTH handshake with a busy server failed after {took:?}: {err}");
+    assert_never_completed(&err, server.port());
+    assert!(took < Duration::from_millis(300) + SLACK, "{took:?}");
+    assert!(!err.to_string().contains(PASSWORD), "{err}");
+    busy.join().unwrap();
+    let value: Option<String> = factory.connection().get("k").await.unwrap();
+    assert_eq!(value, None);
+}
