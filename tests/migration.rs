@@ -301,6 +301,7 @@ cluster.nodemanager_follow_cluster = true
 cluster.decode_responses = true
 cluster.track_key_reads_sample_rate = 1.0
 cluster.track_key_writes_sample_rate = 1
+Named.URL = ${MIGRATION_CLUSTER_SEED}
 ";
     let config = RawConfig::from_ini_str(text, "app:main").unwrap();
     let metrics = RecordingSink::new();
@@ -308,10 +309,21 @@ cluster.track_key_writes_sample_rate = 1
         .with_metrics_sink(Arc::new(metrics.clone()))
         .unwrap();
     let (configured, log) = logged(|| {
-        baseplate.configure_context(ContextSpec::new().client(
-            "cluster",
-            ClusterRedisClient::new().redis_client_name("cluster-cache"),
-        ))
+        baseplate.configure_context(
+            ContextSpec::new()
+                .client(
+                    "cluster",
+                    // redis_client_name wins over client_name, as in baseplate.py.
+                    ClusterRedisClient::new()
+                        .client_name("cluster-setname")
+                        .redis_client_name("cluster-cache"),
+                )
+                // client_name alone is the label.
+                .client(
+                    "named",
+                    ClusterRedisClient::new().client_name("named-cache"),
+                ),
+        )
     });
     configured.unwrap();
     assert!(!log.contains("WARN"), "every key is known:\n{log}");
@@ -343,6 +355,16 @@ cluster.track_key_writes_sample_rate = 1
         metrics.counter_value(names::REQUESTS_TOTAL, &labels("pipeline")),
         1
     );
+    let mut named = context.redis("named").unwrap();
+    let _: Option<String> = named.get("{user:1}:name").await.unwrap();
+    let named_get = [
+        (names::LABEL_COMMAND, "get"),
+        (names::LABEL_DATABASE, "0"),
+        (names::LABEL_CLIENT_NAME, "named-cache"),
+        (names::LABEL_TYPE, "cluster"),
+        (names::LABEL_SUCCESS, "true"),
+    ];
+    assert_eq!(metrics.counter_value(names::REQUESTS_TOTAL, &named_get), 1);
 
     // No node ran a MULTI; every command queued in the pipeline was tracked as a hot key.
     let ports: Vec<u16> = cluster.nodes().iter().map(|n| n.port).collect();

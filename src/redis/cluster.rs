@@ -196,13 +196,15 @@ fn pool_from_parsed(
 /// standalone client's, with the same spans, and metrics labelled `redis_type="cluster"`.
 /// Its pipelines are plain pipelines, not transactions, as in baseplate.py.
 ///
-/// The `redis_client_name` label of its metrics is
-/// [`redis_client_name`](Self::redis_client_name) if given, else the context name.
+/// The `redis_client_name` label of its metrics is, as for [`RedisClient`](crate::RedisClient),
+/// [`redis_client_name`](Self::redis_client_name) if given, else
+/// [`client_name`](Self::client_name), else the context name.
 ///
 /// As with [`RedisClient`](crate::RedisClient), the pool can be wrapped
 /// ([`map_pool`](Self::map_pool)) or replaced ([`with_backend`](Self::with_backend)).
 #[derive(Debug, Clone, Default)]
 pub struct ClusterRedisClient {
+    client_name: Option<String>,
     redis_client_name: Option<String>,
     unknown_keys: UnknownKeys,
     telemetry: TelemetryOptions,
@@ -213,6 +215,15 @@ impl ClusterRedisClient {
     /// A client configured entirely from its keys.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The `redis_client_name` label of the client's metrics unless
+    /// [`redis_client_name`](Self::redis_client_name) is given, as baseplate.py's
+    /// `client_name` argument. Unlike there, cluster connections send no `CLIENT SETNAME`:
+    /// redis-rs's cluster client has no way to send it on the connections it opens.
+    pub fn client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = Some(name.into());
+        self
     }
 
     /// The `redis_client_name` label of the client's metrics, as baseplate.py's
@@ -271,7 +282,11 @@ impl ContextParser for ClusterRedisClient {
             let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
             pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))
         })?;
-        let label = metric_label(self.redis_client_name.as_deref(), None, name);
+        let label = metric_label(
+            self.redis_client_name.as_deref(),
+            self.client_name.as_deref(),
+            name,
+        );
         Ok(Arc::new(
             RedisContextFactory::with_type(pool, name, sink, names::TYPE_CLUSTER)
                 .with_redis_client_name(label)
