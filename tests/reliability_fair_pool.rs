@@ -56,21 +56,10 @@ fn blpop(
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn blocking_commands_that_came_first_never_starve_ordinary_ones() {
-    let server = RedisServer::start();
-    server.query::<()>(&["SET", "k", "v"]);
-    let (pool, factory) = client(&server, 4);
-
-    // Four BLPOPs arrive first: three get the exclusive slots, the fourth waits.
-    let blockers: Vec<_> = (0..4)
-        .map(|i| blpop(&factory, &format!("empty{i}"), 3.0))
-        .collect();
-    wait_for_in_use(&pool, 3).await;
-
-    // Ordinary commands, many at once, all go through at once on the shared connection.
-    let started = Instant::now();
-    let gets: Vec<_> = (0..20)
+/// Runs `n` GETs of `k` (which holds `v`) at once, each on a fresh handle; the slowest one's
+/// duration.
+async fn slowest_of_concurrent_gets(factory: &Arc<RedisContextFactory>, n: usize) -> Duration {
+    let gets: Vec<_> = (0..n)
         .map(|_| {
             let factory = factory.clone();
             tokio::spawn(async move {
@@ -85,6 +74,24 @@ async fn blocking_commands_that_came_first_never_starve_ordinary_ones() {
     for get in gets {
         slowest = slowest.max(get.await.unwrap());
     }
+    slowest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_commands_that_came_first_never_starve_ordinary_ones() {
+    let server = RedisServer::start();
+    server.query::<()>(&["SET", "k", "v"]);
+    let (pool, factory) = client(&server, 4);
+
+    // Four BLPOPs arrive first: three get the exclusive slots, the fourth waits.
+    let blockers: Vec<_> = (0..4)
+        .map(|i| blpop(&factory, &format!("empty{i}"), 3.0))
+        .collect();
+    wait_for_in_use(&pool, 3).await;
+
+    // Ordinary commands, many at once, all go through at once on the shared connection.
+    let started = Instant::now();
+    let slowest = slowest_of_concurrent_gets(&factory, 20).await;
     println!("slowest of 20 GETs beside 4 BLPOPs with max_connections = 4: {slowest:?}");
     assert!(slowest < Duration::from_millis(500), "{slowest:?}");
     assert!(started.elapsed() < Duration::from_millis(500));
@@ -192,21 +199,7 @@ async fn a_tiny_pool_hogged_by_blocking_commands_still_serves_and_bounds_every_w
             .collect();
         wait_for_in_use(&pool, max_connections - 1).await;
 
-        let gets: Vec<_> = (0..25)
-            .map(|_| {
-                let factory = factory.clone();
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let value: Option<String> = factory.connection().get("k").await.unwrap();
-                    assert_eq!(value.as_deref(), Some("v"));
-                    started.elapsed()
-                })
-            })
-            .collect();
-        let mut slowest = Duration::ZERO;
-        for get in gets {
-            slowest = slowest.max(get.await.unwrap());
-        }
+        let slowest = slowest_of_concurrent_gets(&factory, 25).await;
         assert!(
             slowest < SLACK,
             "max_connections {max_connections}: {slowest:?}"
