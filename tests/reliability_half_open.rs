@@ -269,6 +269,20 @@ async fn with_no_way_out_every_caller_fails_in_bounded_time_and_nothing_leaks() 
     time_to_recover_under_load(&factory, 10).await;
     proxy.set_new_connections(common::fault_proxy::NewConnections::Refuse);
     proxy.blackhole_existing();
+    // The proxy's connection tasks take the fault on their next turn: until a GET fails,
+    // it is not in force yet.
+    for attempt in 0..50 {
+        if factory
+            .connection()
+            .get::<_, Option<String>>("k")
+            .await
+            .is_err()
+        {
+            break;
+        }
+        assert!(attempt < 49, "the fault never took hold");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     for _wave in 0..2 {
         let callers: Vec<_> = (0..25)
             .map(|i| {

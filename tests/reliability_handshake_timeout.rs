@@ -140,12 +140,12 @@ async fn the_auth_handshake_with_a_busy_server_is_bounded_and_hides_the_password
     const PASSWORD: &str = "s3cret-handshake-pw";
     let server = RedisServer::start_with(&["--requirepass", PASSWORD]);
     let url = format!("redis://:{PASSWORD}@127.0.0.1:{}/0", server.port());
-    let busy_url = url.clone();
+    // Connected (and authenticated) before the thread starts: it only has to send the sleep.
+    let mut conn = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
     let busy = std::thread::spawn(move || {
-        let mut conn = redis::Client::open(busy_url)
-            .unwrap()
-            .get_connection()
-            .unwrap();
         redis::cmd("DEBUG")
             .arg("SLEEP")
             .arg("1.5")
