@@ -36,7 +36,7 @@ use super::{names, Counter, Gauge, Histogram, Key, MetricsSink};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let metrics = NativeSink::new();
 /// let config = RawConfig::from_pairs([("foo.url", "memory://native-doc")]);
-/// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()));
+/// let mut baseplate = Baseplate::new(config).with_metrics_sink(Arc::new(metrics.clone()))?;
 /// baseplate.configure_context(ContextSpec::new().client("foo", RedisClient::new()))?;
 ///
 /// let mut foo = baseplate.make_context_object().redis("foo")?;
