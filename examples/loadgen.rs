@@ -54,7 +54,7 @@ use baseplate_redis::config::RawConfig;
 use baseplate_redis::pool::PoolBackend;
 use baseplate_redis::sink::{FacadeSink, MetricsSink, NoopSink};
 use baseplate_redis::span::TracingObserver;
-use baseplate_redis::{pool_from_config, Baseplate, RedisContextFactory};
+use baseplate_redis::{pool_from_config, Baseplate, ClientCacheOptions, RedisContextFactory};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Pipeline, Value};
 
@@ -65,6 +65,10 @@ const VALUE_SIZE: usize = 100;
 /// How often the Prometheus recorder's pending histogram samples are drained.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
 const CLIENT: &str = "bench";
+/// The `cached` mode's memory bound: at most this many keys in its client-side cache.
+const CACHE_MAX_KEYS: u32 = 1_000;
+/// Keys `loadgen:0`… set before the run (one per task, and more than the cache holds).
+const PREPARED_KEYS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Mode {
@@ -75,17 +79,20 @@ enum Mode {
     Spans,
     Full,
     Exclusive,
+    /// `full` with `client_cache` on: GETs of the tasks' hot keys served locally.
+    Cached,
 }
 
 impl Mode {
     /// The modes `--modes` may name (raw always runs: it is what the others are compared to).
-    const CHOSEN: [Mode; 6] = [
+    const CHOSEN: [Mode; 7] = [
         Mode::Inline,
         Mode::Noop,
         Mode::Metrics,
         Mode::Spans,
         Mode::Full,
         Mode::Exclusive,
+        Mode::Cached,
     ];
 
     fn name(self) -> &'static str {
@@ -97,6 +104,7 @@ impl Mode {
             Mode::Spans => "spans",
             Mode::Full => "full",
             Mode::Exclusive => "exclusive",
+            Mode::Cached => "cached",
         }
     }
 
@@ -116,6 +124,9 @@ impl Mode {
             }
             Mode::Full => "baseplate-redis, Prometheus + tracing spans",
             Mode::Exclusive => "baseplate-redis pool, exclusive checkout per command",
+            Mode::Cached => {
+                "baseplate-redis, Prometheus + tracing spans, client-side cache (client_cache)"
+            }
         }
     }
 
@@ -131,6 +142,7 @@ impl Mode {
             Mode::Spans => RGBColor(0, 150, 0),
             Mode::Full => RED,
             Mode::Exclusive => RGBColor(140, 140, 140),
+            Mode::Cached => RGBColor(150, 0, 150),
         }
     }
 }
@@ -170,7 +182,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
-               [--modes inline,noop,metrics,spans,full,exclusive] [--max-connections N]
+               [--modes inline,noop,metrics,spans,full,exclusive,cached] [--max-connections N]
                [--no-exclusive] [--no-redis-benchmark] [--fmt-subscriber]
                [--chart FILE.png] [--markdown FILE.md]
 env: REDIS_URL (default: a private redis-server), LOADGEN_SECS, LOADGEN_ROUNDS";
@@ -291,6 +303,8 @@ struct Contenders {
     spans: Service,
     full: Service,
     exclusive_pool: Arc<dyn PoolBackend>,
+    cached: Service,
+    cached_factory: RedisContextFactory,
 }
 
 /// Our client as a service sets it up, with its own pool.
@@ -450,6 +464,10 @@ async fn run() -> Result<(), String> {
             median(values)
         );
     }
+    if modes.contains(&Mode::Cached) {
+        let (read, held) = fill_cache(&contenders.cached_factory).await?;
+        println!("client_cache read {read} distinct keys, held {held} max_keys {CACHE_MAX_KEYS}");
+    }
     for (mode, peak) in &sockets {
         println!(
             "sockets {} {peak} max_connections {max_sockets}",
@@ -537,7 +555,10 @@ impl Contenders {
         let noop = RedisContextFactory::with_options(noop_pool.clone(), CLIENT, Arc::new(NoopSink));
         // A service's set-up: a Baseplate with its sink and observers, the client in its
         // request contexts.
-        let service = |metrics: bool, spans: bool| -> Result<Service, String> {
+        let service = |metrics: bool,
+                       spans: bool,
+                       cache: Option<ClientCacheOptions>|
+         -> Result<(Service, RedisContextFactory), String> {
             let pool = pool("service")?;
             let sink: Arc<dyn MetricsSink> = if metrics {
                 Arc::new(FacadeSink::global())
@@ -550,23 +571,36 @@ impl Contenders {
             if spans {
                 baseplate.register(Arc::new(TracingObserver::new()));
             }
-            let factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
-            baseplate.add_to_context(CLIENT, Arc::new(factory)).unwrap();
-            Ok(Service {
+            let mut factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
+            if let Some(cache) = cache {
+                factory = factory.with_client_cache(cache);
+            }
+            baseplate
+                .add_to_context(CLIENT, Arc::new(factory.clone()))
+                .unwrap();
+            let service = Service {
                 baseplate: Arc::new(baseplate),
                 pool,
-            })
+            };
+            Ok((service, factory))
         };
+        let (cached, cached_factory) = service(
+            true,
+            true,
+            Some(ClientCacheOptions::default().max_keys(CACHE_MAX_KEYS)),
+        )?;
         Ok(Contenders {
             client,
             raw,
             server: Arc::new(server),
             noop,
             noop_pool,
-            metrics: service(true, false)?,
-            spans: service(false, true)?,
-            full: service(true, true)?,
+            metrics: service(true, false, None)?.0,
+            spans: service(false, true, None)?.0,
+            full: service(true, true, None)?.0,
             exclusive_pool: pool("exclusive")?,
+            cached,
+            cached_factory,
         })
     }
 
@@ -585,6 +619,7 @@ impl Contenders {
             Mode::Spans => Some(&self.spans.pool),
             Mode::Full => Some(&self.full.pool),
             Mode::Exclusive => Some(&self.exclusive_pool),
+            Mode::Cached => Some(&self.cached.pool),
         }
     }
 
@@ -610,6 +645,7 @@ impl Contenders {
                 Mode::Spans => Target::Service(self.spans.baseplate.clone()),
                 Mode::Full => Target::Service(self.full.baseplate.clone()),
                 Mode::Exclusive => Target::Exclusive(self.exclusive_pool.clone()),
+                Mode::Cached => Target::Service(self.cached.baseplate.clone()),
             };
             handles.push(tokio::spawn(async move {
                 worker.run(target, &start, duration).await
@@ -859,13 +895,30 @@ impl Worker {
 async fn prepare_keys(conn: &MultiplexedConnection) -> Result<(), String> {
     let mut conn = conn.clone();
     let mut pipe = redis::pipe();
-    for task in 0..1024 {
+    for task in 0..PREPARED_KEYS {
         pipe.set(format!("loadgen:{task}"), vec![b'x'; VALUE_SIZE])
             .ignore();
     }
     pipe.exec_async(&mut conn)
         .await
         .map_err(|e| format!("cannot prepare keys: {e}"))
+}
+
+/// The `cached` mode's memory bound: reads every prepared key (more than
+/// [`CACHE_MAX_KEYS`]) twice through the caching client; returns how many distinct keys
+/// were read and how many the cache holds afterwards.
+async fn fill_cache(factory: &RedisContextFactory) -> Result<(usize, usize), String> {
+    let mut conn = factory.connection();
+    for _ in 0..2 {
+        for task in 0..PREPARED_KEYS {
+            redis::cmd("GET")
+                .arg(format!("loadgen:{task}"))
+                .query_async::<Value>(&mut conn)
+                .await
+                .map_err(|e| format!("cache fill: {e}"))?;
+        }
+    }
+    Ok((PREPARED_KEYS, factory.client_cache_keys().unwrap_or(0)))
 }
 
 /// CPU time used so far by every thread of this process (Linux: from `schedstat`, in ns).
