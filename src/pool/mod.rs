@@ -55,7 +55,7 @@ pub use async_trait::async_trait;
 
 use std::sync::Arc;
 
-use crate::{Error, Result};
+use crate::Result;
 
 /// Where a subscriber connection sends what the server pushes: Pub/Sub messages,
 /// (un)subscribe confirmations, and a `PushKind::Disconnection` when the connection is lost.
@@ -191,11 +191,12 @@ pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     /// `message [channel, payload]`, `pmessage [pattern, channel, payload]`,
     /// `smessage [channel, payload]`.
     ///
-    /// The default says the backend has no Pub/Sub ([`Error::Unsupported`]), so backends
+    /// The default says the backend has no Pub/Sub
+    /// ([`Error::Unsupported`](crate::Error::Unsupported)), so backends
     /// written before it keep compiling; the crate's own backends all implement it.
     async fn subscriber(&self, pushes: PushSender) -> Result<PooledConnection> {
         drop(pushes);
-        Err(Error::Unsupported {
+        Err(crate::Error::Unsupported {
             operation: "Pub/Sub",
             address: self.address().to_string(),
         })
