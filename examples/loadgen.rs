@@ -62,7 +62,7 @@ use baseplate_redis::config::RawConfig;
 use baseplate_redis::pool::PoolBackend;
 use baseplate_redis::sink::{FacadeSink, MetricsSink, NativeSink, NoopSink};
 use baseplate_redis::span::{SampleRate, TracingObserver};
-use baseplate_redis::{pool_from_config, Baseplate, RedisContextFactory};
+use baseplate_redis::{pool_from_config, Baseplate, ClientCacheOptions, RedisContextFactory};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Pipeline, Value};
 
@@ -79,6 +79,10 @@ const SOAK_LATENCIES: usize = 256;
 /// The share of requests `production` samples.
 const PRODUCTION_SAMPLE_RATE: f64 = 0.01;
 const CLIENT: &str = "bench";
+/// The `cached` mode's memory bound: at most this many keys in its client-side cache.
+const CACHE_MAX_KEYS: u32 = 1_000;
+/// Keys `loadgen:0`… set before the run (one per task, and more than the cache holds).
+const PREPARED_KEYS: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Mode {
@@ -91,11 +95,13 @@ enum Mode {
     Production,
     Traced,
     Exclusive,
+    /// `full` with `client_cache` on: GETs of the tasks' hot keys served locally.
+    Cached,
 }
 
 impl Mode {
     /// The modes `--modes` may name (raw always runs: it is what the others are compared to).
-    const CHOSEN: [Mode; 8] = [
+    const CHOSEN: [Mode; 9] = [
         Mode::Inline,
         Mode::Noop,
         Mode::Metrics,
@@ -104,6 +110,7 @@ impl Mode {
         Mode::Production,
         Mode::Traced,
         Mode::Exclusive,
+        Mode::Cached,
     ];
 
     fn name(self) -> &'static str {
@@ -117,6 +124,7 @@ impl Mode {
             Mode::Production => "production",
             Mode::Traced => "traced",
             Mode::Exclusive => "exclusive",
+            Mode::Cached => "cached",
         }
     }
 
@@ -143,6 +151,9 @@ impl Mode {
             }
             Mode::Traced => "baseplate-redis, native sink + a tracing span for every command",
             Mode::Exclusive => "baseplate-redis pool, exclusive checkout per command",
+            Mode::Cached => {
+                "baseplate-redis, Prometheus + tracing spans, client-side cache (client_cache)"
+            }
         }
     }
 
@@ -160,6 +171,7 @@ impl Mode {
             Mode::Production => RGBColor(150, 0, 200),
             Mode::Traced => RGBColor(200, 0, 100),
             Mode::Exclusive => RGBColor(140, 140, 140),
+            Mode::Cached => RGBColor(150, 0, 150),
         }
     }
 }
@@ -200,7 +212,7 @@ struct Args {
 
 const USAGE: &str =
     "usage: loadgen [--secs S] [--rounds N] [--tasks 1,16,64] [--ops get,set,pipe100]
-               [--modes inline,noop,metrics,spans,full,production,traced,exclusive]
+               [--modes inline,noop,metrics,spans,full,production,traced,exclusive,cached]
                [--max-connections N] [--no-exclusive] [--no-redis-benchmark]
                [--fmt-subscriber] [--soak SECS]
                [--chart FILE.png] [--markdown FILE.md]
@@ -327,6 +339,8 @@ struct Contenders {
     production: Service,
     traced: Service,
     exclusive_pool: Arc<dyn PoolBackend>,
+    cached: Service,
+    cached_factory: RedisContextFactory,
 }
 
 /// Our client as a service sets it up, with its own pool.
@@ -528,6 +542,10 @@ async fn run() -> Result<(), String> {
     for (mode, grown) in &memory {
         println!("rss {} {:+.1} MiB", mode.name(), mib(*grown));
     }
+    if modes.contains(&Mode::Cached) {
+        let (read, held) = fill_cache(&contenders.cached_factory).await?;
+        println!("client_cache read {read} distinct keys, held {held} max_keys {CACHE_MAX_KEYS}");
+    }
     for (mode, peak) in &sockets {
         println!(
             "sockets {} {peak} max_connections {max_sockets}",
@@ -624,8 +642,9 @@ impl Contenders {
         // request contexts.
         // `sampled`: the share of requests traced, `None` for no observer at all.
         let service = |sink: Arc<dyn MetricsSink>,
-                       sampled: Option<f64>|
-         -> Result<Service, String> {
+                       sampled: Option<f64>,
+                       cache: Option<ClientCacheOptions>|
+         -> Result<(Service, RedisContextFactory), String> {
             let pool = pool("service")?;
             let mut baseplate = Baseplate::new(RawConfig::new())
                 .with_metrics_sink(sink.clone())
@@ -635,25 +654,38 @@ impl Contenders {
                 baseplate = baseplate.with_sample_rate(rate);
                 baseplate.register(Arc::new(TracingObserver::new()));
             }
-            let factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
-            baseplate.add_to_context(CLIENT, Arc::new(factory)).unwrap();
-            Ok(Service {
+            let mut factory = RedisContextFactory::with_options(pool.clone(), CLIENT, sink);
+            if let Some(cache) = cache {
+                factory = factory.with_client_cache(cache);
+            }
+            baseplate
+                .add_to_context(CLIENT, Arc::new(factory.clone()))
+                .unwrap();
+            let service = Service {
                 baseplate: Arc::new(baseplate),
                 pool,
-            })
+            };
+            Ok((service, factory))
         };
+        let (cached, cached_factory) = service(
+            Arc::new(FacadeSink::global()),
+            Some(1.0),
+            Some(ClientCacheOptions::default().max_keys(CACHE_MAX_KEYS)),
+        )?;
         Ok(Contenders {
             client,
             raw,
             server: Arc::new(server),
             noop,
             noop_pool,
-            metrics: service(Arc::new(FacadeSink::global()), None)?,
-            spans: service(Arc::new(NoopSink), Some(1.0))?,
-            full: service(Arc::new(FacadeSink::global()), Some(1.0))?,
-            production: service(Arc::new(native.clone()), Some(PRODUCTION_SAMPLE_RATE))?,
-            traced: service(Arc::new(native), Some(1.0))?,
+            metrics: service(Arc::new(FacadeSink::global()), None, None)?.0,
+            spans: service(Arc::new(NoopSink), Some(1.0), None)?.0,
+            full: service(Arc::new(FacadeSink::global()), Some(1.0), None)?.0,
+            production: service(Arc::new(native.clone()), Some(PRODUCTION_SAMPLE_RATE), None)?.0,
+            traced: service(Arc::new(native), Some(1.0), None)?.0,
             exclusive_pool: pool("exclusive")?,
+            cached,
+            cached_factory,
         })
     }
 
@@ -674,6 +706,7 @@ impl Contenders {
             Mode::Production => Some(&self.production.pool),
             Mode::Traced => Some(&self.traced.pool),
             Mode::Exclusive => Some(&self.exclusive_pool),
+            Mode::Cached => Some(&self.cached.pool),
         }
     }
 
@@ -703,6 +736,7 @@ impl Contenders {
                 Mode::Production => Target::Service(self.production.baseplate.clone()),
                 Mode::Traced => Target::Service(self.traced.baseplate.clone()),
                 Mode::Exclusive => Target::Exclusive(self.exclusive_pool.clone()),
+                Mode::Cached => Target::Service(self.cached.baseplate.clone()),
             };
             handles.push(tokio::spawn(async move {
                 worker.run(target, &start, duration).await
@@ -960,7 +994,7 @@ impl Worker {
 async fn prepare_keys(conn: &MultiplexedConnection) -> Result<(), String> {
     let mut conn = conn.clone();
     let mut pipe = redis::pipe();
-    for task in 0..1024 {
+    for task in 0..PREPARED_KEYS {
         pipe.set(format!("loadgen:{task}"), vec![b'x'; VALUE_SIZE])
             .ignore();
     }
@@ -1003,6 +1037,23 @@ impl Soak {
             mib(self.after as i64 - self.before as i64)
         )
     }
+}
+
+/// The `cached` mode's memory bound: reads every prepared key (more than
+/// [`CACHE_MAX_KEYS`]) twice through the caching client; returns how many distinct keys
+/// were read and how many the cache holds afterwards.
+async fn fill_cache(factory: &RedisContextFactory) -> Result<(usize, usize), String> {
+    let mut conn = factory.connection();
+    for _ in 0..2 {
+        for task in 0..PREPARED_KEYS {
+            redis::cmd("GET")
+                .arg(format!("loadgen:{task}"))
+                .query_async::<Value>(&mut conn)
+                .await
+                .map_err(|e| format!("cache fill: {e}"))?;
+        }
+    }
+    Ok((PREPARED_KEYS, factory.client_cache_keys().unwrap_or(0)))
 }
 
 /// CPU time used so far by every thread of this process (Linux: from `schedstat`, in ns).

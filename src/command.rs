@@ -19,8 +19,12 @@ pub(crate) enum CommandClass {
     BeginsState,
     /// Ends that state (EXEC, DISCARD, UNWATCH).
     EndsState,
-    /// Changes the connection for good (SELECT, AUTH, CLIENT SETNAME, SUBSCRIBE…).
+    /// Changes the connection for good (SELECT, AUTH, CLIENT SETNAME…).
     ChangesConnection,
+    /// Turns the connection into a receiver of pushed messages (SUBSCRIBE, PSUBSCRIBE,
+    /// SSUBSCRIBE, MONITOR): refused on a handle, whose replies would be lost, in favour of
+    /// a subscriber of its own.
+    Subscribes,
 }
 
 /// The command's name (its first argument), as sent.
@@ -85,10 +89,10 @@ pub(crate) fn classify(cmd: &Cmd) -> CommandClass {
         b"WAIT" | b"WAITAOF" => blocking(last_arg_millis(cmd)),
         b"WATCH" | b"MULTI" => CommandClass::BeginsState,
         b"EXEC" | b"DISCARD" | b"UNWATCH" => CommandClass::EndsState,
-        b"SELECT" | b"AUTH" | b"HELLO" | b"RESET" | b"SUBSCRIBE" | b"PSUBSCRIBE"
-        | b"SSUBSCRIBE" | b"MONITOR" | b"READONLY" | b"READWRITE" | b"SWAPDB" => {
+        b"SELECT" | b"AUTH" | b"HELLO" | b"RESET" | b"READONLY" | b"READWRITE" | b"SWAPDB" => {
             CommandClass::ChangesConnection
         }
+        b"SUBSCRIBE" | b"PSUBSCRIBE" | b"SSUBSCRIBE" | b"MONITOR" => CommandClass::Subscribes,
         b"CLIENT" => match arg_upper(cmd, 1).as_deref() {
             Some(b"SETNAME" | b"TRACKING" | b"REPLY" | b"NO-EVICT" | b"NO-TOUCH" | b"SETINFO") => {
                 CommandClass::ChangesConnection
@@ -97,6 +101,24 @@ pub(crate) fn classify(cmd: &Cmd) -> CommandClass {
         },
         _ => CommandClass::Ordinary,
     }
+}
+
+/// The error a handle answers a [`CommandClass::Subscribes`] command with.
+pub(crate) fn refused_on_handle(cmd: &Cmd) -> redis::RedisError {
+    let name = display_name(cmd);
+    let advice = if name == "MONITOR" {
+        "MONITOR needs a connection of its own: open one with redis::Client::get_async_monitor"
+    } else {
+        "subscribe through the client's pubsub() subscriber instead, which owns a connection, \
+         resubscribes after reconnecting and is measured"
+    };
+    redis::RedisError::from((
+        redis::ErrorKind::Client,
+        "command refused on a shared handle",
+        format!(
+            "{name} would turn the connection into a message receiver and lose replies; {advice}"
+        ),
+    ))
 }
 
 fn blocking(timeout: Option<Option<Duration>>) -> CommandClass {
@@ -256,5 +278,16 @@ mod tests {
             class(&["CLIENT", "setname", "x"]),
             CommandClass::ChangesConnection
         );
+    }
+
+    #[test]
+    fn receiving_commands_are_recognised() {
+        for name in ["SUBSCRIBE", "psubscribe", "SSubscribe", "MONITOR"] {
+            assert_eq!(class(&[name, "c"]), CommandClass::Subscribes, "{name}");
+        }
+        assert_eq!(class(&["UNSUBSCRIBE", "c"]), CommandClass::Ordinary);
+        let err = refused_on_handle(&redis::cmd("psubscribe").arg("a*").clone());
+        assert!(err.to_string().contains("PSUBSCRIBE"), "{err}");
+        assert!(err.to_string().contains("pubsub()"), "{err}");
     }
 }

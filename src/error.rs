@@ -76,6 +76,31 @@ pub enum Error {
         max_connections: u32,
     },
 
+    /// The pool backend cannot do what was asked (such as Pub/Sub on a backend without it).
+    #[error("{operation} is not supported by the pool backend of {address}")]
+    Unsupported {
+        /// What was asked, e.g. `Pub/Sub`.
+        operation: &'static str,
+        /// The backend's server, without credentials.
+        address: String,
+    },
+
+    /// A new subscriber would leave no connection of `max_connections` for commands (a
+    /// client with `max_connections = 1`).
+    #[error(
+        "cannot open another Pub/Sub subscriber to {address}: {subscribers} of its \
+         {max_connections} connections are subscribers already and one must stay for \
+         commands (raise max_connections)"
+    )]
+    TooManySubscribers {
+        /// The pool's server, without credentials.
+        address: String,
+        /// Subscribers open now.
+        subscribers: u32,
+        /// The pool's size limit.
+        max_connections: u32,
+    },
+
     /// A command did not answer within its timeout (`socket_timeout`, plus the blocking
     /// command's own timeout for BLPOP and friends).
     #[error("redis command {command} timed out after {timeout:?}")]
@@ -156,6 +181,11 @@ impl Error {
     /// True when `MessageQueue::get` timed out without a message.
     pub fn is_queue_timeout(&self) -> bool {
         matches!(self, Error::QueueTimedOut { .. })
+    }
+
+    /// True when the backend does not support the operation (see [`Error::Unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Unsupported { .. })
     }
 
     /// True for configuration errors.

@@ -28,7 +28,11 @@ pub use crate::mock::MockContextFactory;
 pub use crate::queue::MessageQueue;
 pub use crate::redis::{
     cluster_pool_from_config, pool_from_config, ClusterRedisClient, ClusterRedisClientConfig,
-    MonitoredPipeline, MonitoredRedisConnection, RedisClient, RedisClientConfig,
-    RedisContextFactory, MAX_CONNECTIONS_LIMIT, TRANSACTION_MAX_ATTEMPTS,
+    MonitoredPipeline, MonitoredRedisConnection, PubSubMessage, RedisClient, RedisClientConfig,
+    RedisContextFactory, Subscriber, SubscriptionKind, MAX_CONNECTIONS_LIMIT,
+    SUBSCRIBER_MAX_RETRY_WAIT, SUBSCRIBER_PING_INTERVAL, TRANSACTION_MAX_ATTEMPTS,
+};
+pub use crate::redis::{
+    ClientCacheOptions, CACHE_LIVENESS, DEFAULT_CACHE_MAX_KEYS, DEFAULT_CACHE_TTL,
 };
 pub use crate::runtime::RuntimeReporter;

@@ -13,7 +13,7 @@ use baseplate_redis::pool::{HOT_KEY_READS_SET, HOT_KEY_TTL, HOT_KEY_WRITES_SET};
 use baseplate_redis::sink::{names, RecordingSink};
 use baseplate_redis::span::RecordingObserver;
 use baseplate_redis::{Baseplate, ClusterRedisClient, ContextSpec, MonitoredRedisConnection};
-use common::cluster::{query, wait_until, RedisCluster};
+use common::cluster::{query, slot, wait_until, RedisCluster};
 use redis::AsyncCommands;
 
 /// The cluster shared by the tests that do not change its topology; started by the first
@@ -85,29 +85,6 @@ fn admin(cluster: &RedisCluster) -> redis::cluster::ClusterConnection {
         .unwrap()
         .get_connection()
         .unwrap()
-}
-
-/// The hash slot of `key` (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384).
-fn slot(key: &str) -> u16 {
-    let hashed = match key.find('{') {
-        Some(open) => match key[open + 1..].find('}') {
-            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
-            _ => key,
-        },
-        None => key,
-    };
-    let mut crc: u16 = 0;
-    for &byte in hashed.as_bytes() {
-        crc ^= u16::from(byte) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
-        }
-    }
-    crc % 16384
 }
 
 /// `calls` of `cmdstat_<command>` in a node's `INFO commandstats`.

@@ -7,7 +7,9 @@ mod common;
 
 use async_trait::async_trait;
 use baseplate_redis::config::RedisUrl;
-use baseplate_redis::pool::{MobcBackend, PoolBackend, PoolOptions, PoolState, PooledConnection};
+use baseplate_redis::pool::{
+    MobcBackend, PoolBackend, PoolOptions, PoolState, PooledConnection, PushSender,
+};
 use common::RedisServer;
 
 /// A mobc backend over a server of its own, which lives as long as the backend.
@@ -48,6 +50,10 @@ impl PoolBackend for ServedBackend {
 
     async fn exclusive(&self) -> baseplate_redis::Result<PooledConnection> {
         self.backend.exclusive().await
+    }
+
+    async fn subscriber(&self, pushes: PushSender) -> baseplate_redis::Result<PooledConnection> {
+        self.backend.subscriber(pushes).await
     }
 
     fn state(&self) -> PoolState {

@@ -169,6 +169,8 @@ impl ClusterOptions {
 pub struct ClusterBackend {
     shared_client: ClusterClient,
     exclusive_client: ClusterClient,
+    // Pub/Sub subscribers each get a client of their own (RESP3, their own push sender).
+    seed: redis::ConnectionInfo,
     shared: OnceCell<Shared>,
     idle: Arc<Mutex<Vec<ClusterConnection>>>,
     counts: Arc<Counts>,
@@ -176,6 +178,24 @@ pub struct ClusterBackend {
     options: ClusterOptions,
     address: Arc<str>,
     lifecycle: Arc<ConnectionLifecycle>,
+}
+
+/// The client settings every cluster connection of a backend shares.
+fn client_builder(seed: &redis::ConnectionInfo, options: &ClusterOptions) -> ClusterClientBuilder {
+    let (min_wait, max_wait) = CLUSTER_RETRY_WAIT;
+    ClusterClientBuilder::new(vec![seed.clone()])
+        .connection_timeout(
+            options
+                .connect_timeout
+                .unwrap_or(DEFAULT_CLUSTER_CONNECT_TIMEOUT),
+        )
+        .retries(CLUSTER_RETRIES)
+        .min_retry_wait(min_wait.as_millis() as u64)
+        .max_retry_wait(max_wait.as_millis() as u64)
+        .retry_wait_formula(10, 2)
+        // Retries (redirections, failovers) must not be cut short by the per-attempt
+        // timeout: the number of retries bounds a command instead.
+        .overall_response_timeout(None)
 }
 
 /// The shared cluster connection and what was learned when it opened.
@@ -226,20 +246,7 @@ impl ClusterBackend {
             None => Arc::new(ConnectionLifecycle::disabled()),
         };
         let builder = || {
-            let (min_wait, max_wait) = CLUSTER_RETRY_WAIT;
-            let mut builder = ClusterClientBuilder::new(vec![info.clone()])
-                .connection_timeout(
-                    options
-                        .connect_timeout
-                        .unwrap_or(DEFAULT_CLUSTER_CONNECT_TIMEOUT),
-                )
-                .retries(CLUSTER_RETRIES)
-                .min_retry_wait(min_wait.as_millis() as u64)
-                .max_retry_wait(max_wait.as_millis() as u64)
-                .retry_wait_formula(10, 2)
-                // Retries (redirections, failovers) must not be cut short by the per-attempt
-                // timeout: the number of retries bounds a command instead.
-                .overall_response_timeout(None);
+            let mut builder = client_builder(&info, &options);
             if options.read_from_replicas {
                 builder = builder.read_routing_strategy(TopologyWatch(lifecycle.clone()));
             }
@@ -269,6 +276,7 @@ impl ClusterBackend {
         Ok(ClusterBackend {
             shared_client,
             exclusive_client,
+            seed: info,
             shared: OnceCell::new(),
             idle: Arc::new(Mutex::new(Vec::new())),
             counts: Arc::new(Counts::default()),
@@ -291,6 +299,33 @@ impl ClusterBackend {
                 let err = self.connect_error(source);
                 self.lifecycle.connect_failed(ErrorClass::of_error(&err));
                 Err(err)
+            }
+        }
+    }
+
+    /// A permit for one more dedicated cluster connection, waiting at most `pool_timeout`.
+    async fn exclusive_permit(&self) -> Result<OwnedSemaphorePermit> {
+        let shared = self.shared_state().await?;
+        let pending = self.lifecycle.wait_started();
+        let started = std::time::Instant::now();
+        let acquired = tokio::time::timeout(
+            self.options.pool_timeout,
+            shared.exclusive_permits.clone().acquire_owned(),
+        )
+        .await;
+        drop(pending);
+        match acquired {
+            Ok(Ok(permit)) => {
+                self.lifecycle.waited(started.elapsed());
+                Ok(permit)
+            }
+            _ => {
+                self.lifecycle.pool_timed_out();
+                Err(Error::PoolTimeout {
+                    address: self.address.to_string(),
+                    waited: self.options.pool_timeout,
+                    max_connections: self.options.max_connections,
+                })
             }
         }
     }
@@ -395,29 +430,7 @@ impl PoolBackend for ClusterBackend {
     }
 
     async fn exclusive(&self) -> Result<PooledConnection> {
-        let shared = self.shared_state().await?;
-        let pending = self.lifecycle.wait_started();
-        let started = std::time::Instant::now();
-        let acquired = tokio::time::timeout(
-            self.options.pool_timeout,
-            shared.exclusive_permits.clone().acquire_owned(),
-        )
-        .await;
-        drop(pending);
-        let permit: OwnedSemaphorePermit = match acquired {
-            Ok(Ok(permit)) => {
-                self.lifecycle.waited(started.elapsed());
-                permit
-            }
-            _ => {
-                self.lifecycle.pool_timed_out();
-                return Err(Error::PoolTimeout {
-                    address: self.address.to_string(),
-                    waited: self.options.pool_timeout,
-                    max_connections: self.options.max_connections,
-                });
-            }
-        };
+        let permit = self.exclusive_permit().await?;
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match reused {
             Some(conn) => conn,
@@ -442,6 +455,35 @@ impl PoolBackend for ClusterBackend {
                 counts.exclusive_open.fetch_sub(1, Ordering::Relaxed);
                 lifecycle.closed(close.unwrap_or(CloseReason::Idle));
             }
+            drop(permit);
+        }))
+    }
+
+    /// A cluster connection of its own (RESP3, one socket per node), counted as a
+    /// dedicated one. Sharded channels (SSUBSCRIBE) go to the node owning their slot.
+    async fn subscriber(&self, pushes: super::PushSender) -> Result<PooledConnection> {
+        let permit = self.exclusive_permit().await?;
+        // Subscriptions on primaries only (no replica routing): one node per sharded
+        // channel, the slot's owner.
+        let client = client_builder(&self.seed, &self.options)
+            .use_protocol(redis::ProtocolVersion::RESP3)
+            .push_sender(pushes)
+            .build()
+            .map_err(|e| self.connect_error(e))?;
+        let conn = self.connect(&client).await?;
+        self.counts.exclusive_open.fetch_add(1, Ordering::Relaxed);
+        self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
+        let conn = super::subscriber_connection::SubscriberConnection {
+            conn: super::subscriber_connection::Link::Cluster(conn),
+            socket_timeout: self.options.socket_timeout,
+            address: self.address.clone(),
+        };
+        let counts = self.counts.clone();
+        let lifecycle = self.lifecycle.clone();
+        Ok(PooledConnection::with_release(conn, move |_| {
+            counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
+            counts.exclusive_open.fetch_sub(1, Ordering::Relaxed);
+            lifecycle.closed(CloseReason::Discarded);
             drop(permit);
         }))
     }

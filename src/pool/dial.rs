@@ -127,6 +127,33 @@ impl Dialer {
 
     /// Opens a connection to the server `client` names.
     pub(crate) async fn open(&self, client: &redis::Client) -> Result<Opened> {
+        self.open_with(client, &self.config).await
+    }
+
+    /// Opens a RESP3 connection to the server `client` names whose server pushes (Pub/Sub
+    /// messages, invalidations, and a `Disconnection` when it is lost) go to `pushes`. TLS
+    /// settings travel in the connection info, so they are kept.
+    pub(crate) async fn open_with_pushes(
+        &self,
+        client: &redis::Client,
+        pushes: super::PushSender,
+    ) -> Result<Opened> {
+        let info = client.get_connection_info().clone();
+        let settings = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let client =
+            redis::Client::open(info.set_redis_settings(settings)).map_err(|e| self.failed(e))?;
+        let config = self.config.clone().set_push_sender(pushes);
+        self.open_with(&client, &config).await
+    }
+
+    async fn open_with(
+        &self,
+        client: &redis::Client,
+        config: &AsyncConnectionConfig,
+    ) -> Result<Opened> {
         let info = client.get_connection_info();
         let mut opened = match info.addr() {
             ConnectionAddr::Tcp(host, port) => {
@@ -139,17 +166,17 @@ impl Dialer {
                         .apply(&stream)
                         .map_err(|e| self.failed(e.into()))?;
                 }
-                self.handshake(info, stream).await?
+                self.handshake(info, stream, config).await?
             }
             #[cfg(unix)]
             ConnectionAddr::Unix(path) => {
                 let stream = self.connect(tokio::net::UnixStream::connect(path)).await?;
-                self.handshake(info, stream).await?
+                self.handshake(info, stream, config).await?
             }
             _ => {
                 // One bound for connect, TLS and handshake together: the longer of the two.
                 let limit = self.connect_timeout.max(self.handshake_timeout);
-                let opening = client.get_multiplexed_async_connection_with_config(&self.config);
+                let opening = client.get_multiplexed_async_connection_with_config(config);
                 let conn = tokio::time::timeout(limit, opening)
                     .await
                     .map_err(|_| self.timed_out(limit))?
@@ -182,15 +209,17 @@ impl Dialer {
 
     /// redis-rs's handshake on `stream`, bounded by the handshake timeout; then the driver
     /// task, spawned here so that we hold its abort handle.
-    async fn handshake<S>(&self, info: &ConnectionInfo, stream: S) -> Result<Opened>
+    async fn handshake<S>(
+        &self,
+        info: &ConnectionInfo,
+        stream: S,
+        config: &AsyncConnectionConfig,
+    ) -> Result<Opened>
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let handshake = MultiplexedConnection::new_with_config(
-            info.redis_settings(),
-            stream,
-            self.config.clone(),
-        );
+        let handshake =
+            MultiplexedConnection::new_with_config(info.redis_settings(), stream, config.clone());
         let (conn, driver) = tokio::time::timeout(self.handshake_timeout, handshake)
             .await
             .map_err(|_| self.timed_out(self.handshake_timeout))?

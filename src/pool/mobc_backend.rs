@@ -60,6 +60,8 @@ pub struct MobcBackend {
     // to the new primary.
     sentinels: Option<Arc<super::sentinel::PrimaryResolver>>,
     lifecycle: Arc<ConnectionLifecycle>,
+    // Opens Pub/Sub subscribers' connections, which mobc does not make.
+    opener: Arc<Opener>,
 }
 
 #[derive(Debug, Default)]
@@ -173,12 +175,17 @@ pub(crate) enum Target {
 }
 
 struct Manager {
+    opener: Arc<Opener>,
+    counts: Arc<Counts>,
+    lifecycle: Arc<ConnectionLifecycle>,
+}
+
+/// How connections are opened: the pool's (by mobc), and its subscribers' (by the backend).
+struct Opener {
     target: Target,
     dialer: Dialer,
     probe_timeout: Duration,
     address: Arc<str>,
-    counts: Arc<Counts>,
-    lifecycle: Arc<ConnectionLifecycle>,
 }
 
 /// The pooled connection currently used by everyone for ordinary commands. Handles hold it
@@ -229,10 +236,11 @@ fn give_back(lease: mobc::Connection<Manager>, close: Option<CloseReason>) {
     }
 }
 
-impl Manager {
+impl Opener {
     /// Opens a connection to the target; behind sentinels, asking them (within the connect
-    /// timeout) where the primary is first.
-    async fn open(&self) -> Result<(Opened, Poison)> {
+    /// timeout) where the primary is first. With `pushes`, a RESP3 connection whose server
+    /// pushes go there (a subscriber's).
+    async fn open(&self, pushes: Option<super::PushSender>) -> Result<(Opened, Poison)> {
         let (client, poison) = match &self.target {
             Target::Fixed(client) => ((**client).clone(), Poison::default()),
             Target::Sentinel(resolver) => {
@@ -244,7 +252,11 @@ impl Manager {
                 (client, Poison::following(resolver.epoch(), epoch))
             }
         };
-        Ok((self.dialer.open(&client).await?, poison))
+        let opened = match pushes {
+            None => self.dialer.open(&client).await?,
+            Some(pushes) => self.dialer.open_with_pushes(&client, pushes).await?,
+        };
+        Ok((opened, poison))
     }
 }
 
@@ -256,7 +268,7 @@ impl mobc::Manager for Manager {
     async fn connect(&self) -> Result<Managed> {
         let mut connecting = ConnectingGuard::enter(&self.counts);
         let started = Instant::now();
-        let opened = self.open().await;
+        let opened = self.opener.open(None).await;
         // Failed or not, it completed: only a connect cut off by its caller is abandoned.
         connecting.finished = true;
         let (opened, poison) = opened.inspect_err(|err| {
@@ -283,7 +295,8 @@ impl mobc::Manager for Manager {
     /// An idle connection is checked (at most every health-check interval) before reuse:
     /// `UNWATCH` then `PING` with a unique payload, which must come back unchanged.
     async fn check(&self, mut managed: Managed) -> Result<Managed> {
-        if let Err(err) = health_check(&mut managed, self.probe_timeout, &self.address).await {
+        let opener = &self.opener;
+        if let Err(err) = health_check(&mut managed, opener.probe_timeout, &opener.address).await {
             managed.open.reason = CloseReason::HalfOpen;
             return Err(err);
         }
@@ -376,11 +389,14 @@ impl MobcBackend {
         };
         let counts = Arc::new(Counts::default());
         let lifecycle = options.lifecycle_or_disabled();
-        let manager = Manager {
+        let opener = Arc::new(Opener {
             target,
             dialer: Dialer::new(&options, address.clone()),
             probe_timeout: options.probe_timeout(),
             address: address.clone(),
+        });
+        let manager = Manager {
+            opener: opener.clone(),
             counts: counts.clone(),
             lifecycle: lifecycle.clone(),
         };
@@ -408,6 +424,7 @@ impl MobcBackend {
             db,
             sentinels,
             lifecycle,
+            opener,
         }
     }
 
@@ -633,6 +650,66 @@ impl PoolBackend for MobcBackend {
             give_back(lease, close);
             drop(slot);
         }))
+    }
+
+    /// Takes an exclusive slot and a connection of the pool (waiting, bounded, as
+    /// [`exclusive`](Self::exclusive)) and puts the subscriber's RESP3 connection in the
+    /// pooled one's place: the slot stays counted while the subscriber lives, and its socket
+    /// is closed, never reused, when it is dropped.
+    async fn subscriber(&self, pushes: super::PushSender) -> Result<PooledConnection> {
+        if self.options.max_connections < 2 {
+            // The one connection must stay for commands.
+            return Err(Error::TooManySubscribers {
+                address: self.address.to_string(),
+                subscribers: 0,
+                max_connections: self.options.max_connections,
+            });
+        }
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
+        let deadline = Deadline::now() + self.options.pool_timeout;
+        let (slot, mut lease) = self
+            .waiting(async {
+                // As an exclusive checkout: the shared connection's slot is never taken.
+                let slot: OwnedSemaphorePermit =
+                    tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
+                        .await
+                        .map_err(|_| self.exhausted())?
+                        .map_err(|_| self.exhausted())?;
+                let lease = self.until(deadline, self.checkout_trusted()).await?;
+                Ok((slot, lease))
+            })
+            .await?;
+        let (opened, poison) = self.opener.open(Some(pushes)).await?;
+        if let Some(driver) = opened.driver.handle() {
+            poison.attach_driver(driver.clone());
+        }
+        // The pooled socket closes with its driver; the slot is the subscriber's.
+        lease.conn = opened.conn.clone();
+        lease._driver = opened.driver;
+        lease.poison = poison.clone();
+        self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
+        let conn = super::subscriber_connection::SubscriberConnection {
+            conn: super::subscriber_connection::Link::Single(opened.conn),
+            socket_timeout: self.options.socket_timeout,
+            address: self.address.clone(),
+        };
+        let counts = self.counts.clone();
+        let sentinels = self.sentinels.clone();
+        let release = move |_| {
+            counts.exclusive_in_use.fetch_sub(1, Ordering::Relaxed);
+            // A subscriber's socket is never reused for commands.
+            give_back(lease, Some(CloseReason::Discarded));
+            drop(slot);
+        };
+        let stale = move || {
+            if let Some(sentinels) = &sentinels {
+                sentinels.check_if_due();
+            }
+            poison.is_set()
+        };
+        Ok(PooledConnection::with_release(conn, release).with_stale_check(stale))
     }
 
     fn state(&self) -> PoolState {

@@ -7,7 +7,8 @@
 //! - **exclusive** ones for commands that block the socket (BLPOP…) or change its state
 //!   (WATCH, SELECT…): the caller has the socket to itself until it drops the connection.
 //!
-//! Both count against the same `max_connections` limit.
+//! Both count against the same `max_connections` limit, as do the connections of Pub/Sub
+//! subscribers ([`PoolBackend::subscriber`]).
 
 mod cluster_backend;
 mod connection;
@@ -23,6 +24,7 @@ mod options;
 mod scripted;
 mod sentinel;
 mod state;
+pub(crate) mod subscriber_connection;
 
 pub use cluster_backend::{
     ClusterBackend, ClusterOptions, CLUSTER_RETRIES, CLUSTER_RETRY_WAIT,
@@ -54,6 +56,10 @@ pub use async_trait::async_trait;
 use std::sync::Arc;
 
 use crate::Result;
+
+/// Where a subscriber connection sends what the server pushes: Pub/Sub messages,
+/// (un)subscribe confirmations, and a `PushKind::Disconnection` when the connection is lost.
+pub type PushSender = tokio::sync::mpsc::UnboundedSender<redis::PushInfo>;
 
 /// A source of Redis connections: where a client's commands go. Implemented by
 /// [`MobcBackend`] (real Redis), [`SentinelBackend`], [`ClusterBackend`],
@@ -176,6 +182,25 @@ pub trait PoolBackend: Send + Sync + std::fmt::Debug {
     /// changes). Waits, bounded by the pool's wait timeout, when all are in use. Its release
     /// hook gets [`Release::Discard`] when a command on it did not complete (see [`Release`]).
     async fn exclusive(&self) -> Result<PooledConnection>;
+
+    /// A connection of its own for a Pub/Sub subscriber, counted against the pool's limit
+    /// until it is dropped. SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (and SSUBSCRIBE
+    /// where the backend has sharded channels) and PING run on it; the messages the server
+    /// pushes go to `pushes`, in order, and a `redis::PushKind::Disconnection` push (or
+    /// `pushes` being dropped) says the connection is gone. Messages are RESP3 pushes:
+    /// `message [channel, payload]`, `pmessage [pattern, channel, payload]`,
+    /// `smessage [channel, payload]`.
+    ///
+    /// The default says the backend has no Pub/Sub
+    /// ([`Error::Unsupported`](crate::Error::Unsupported)), so backends
+    /// written before it keep compiling; the crate's own backends all implement it.
+    async fn subscriber(&self, pushes: PushSender) -> Result<PooledConnection> {
+        drop(pushes);
+        Err(crate::Error::Unsupported {
+            operation: "Pub/Sub",
+            address: self.address().to_string(),
+        })
+    }
 
     /// How many connections exist and how many are in use, now. Cheap: read every
     /// reporting interval.

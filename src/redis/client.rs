@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::client_cache::ClientCacheOptions;
 use super::factory::RedisContextFactory;
 use super::pool_choice::PoolChoice;
 use crate::config::{
@@ -86,6 +87,14 @@ pub struct RedisClientConfig {
     pub tls_cert_file: Option<String>,
     /// `rediss://` only: a PEM file with the private key of `tls_cert_file`.
     pub tls_key_file: Option<String>,
+    /// Client-side caching of GET, MGET and HGET replies, invalidated by the server
+    /// (RESP3 `CLIENT TRACKING`, Redis 6 or later). Off by default.
+    pub client_cache: Option<bool>,
+    /// The most keys the client-side cache holds (default 10,000); least recently used go
+    /// first.
+    pub client_cache_max_keys: Option<NonZeroU32>,
+    /// The longest a value stays in the client-side cache (default 60 seconds).
+    pub client_cache_ttl: Option<Timespan>,
 }
 
 impl RedisClientConfig {
@@ -105,6 +114,22 @@ impl RedisClientConfig {
         let parsed: RedisClientConfig = from_config_checked(config, prefix, unknown_keys)?;
         check_max_connections(prefix, parsed.max_connections)?;
         Ok(parsed)
+    }
+
+    /// The client-side cache these keys ask for; `None` when `client_cache` is off.
+    pub fn client_cache_options(&self) -> Option<ClientCacheOptions> {
+        if self.client_cache != Some(true) {
+            return None;
+        }
+        let defaults = ClientCacheOptions::default();
+        Some(
+            defaults
+                .max_keys(
+                    self.client_cache_max_keys
+                        .map_or(defaults.max_keys, NonZeroU32::get),
+                )
+                .ttl(self.client_cache_ttl.map_or(defaults.ttl, Duration::from)),
+        )
     }
 
     /// The pool settings these keys describe.
@@ -373,6 +398,7 @@ impl ContextParser for RedisClient {
         let prefix = format!("{name}.");
         let naming = self.telemetry.metric_naming;
         let mut client_name = self.client_name.clone();
+        let mut cache = None;
         let pool = self.pool.pool(|| {
             let mut parsed =
                 RedisClientConfig::from_config_with(config, &prefix, self.unknown_keys)?;
@@ -380,6 +406,10 @@ impl ContextParser for RedisClient {
                 parsed.client_name = self.client_name.clone();
             }
             client_name = parsed.client_name.clone();
+            // In-process data needs no cache in front of it.
+            if !matches!(parsed.url.scheme_kind(), UrlKind::Memory { .. }) {
+                cache = parsed.client_cache_options();
+            }
             let lifecycle = ConnectionLifecycle::new(sink.clone(), name, naming);
             pool_from_parsed(&parsed, &prefix, Some(Arc::new(lifecycle)))
         })?;
@@ -388,11 +418,14 @@ impl ContextParser for RedisClient {
             client_name.as_deref(),
             name,
         );
-        Ok(Arc::new(
-            RedisContextFactory::with_options(pool, name, sink)
-                .with_redis_client_name(label)
-                .with_telemetry(self.telemetry),
-        ))
+        let factory = RedisContextFactory::with_options(pool, name, sink)
+            .with_redis_client_name(label)
+            .with_telemetry(self.telemetry);
+        let factory = match cache {
+            Some(options) => factory.with_client_cache(options),
+            None => factory,
+        };
+        Ok(Arc::new(factory))
     }
 }
 

@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use super::client_cache::{ClientCache, ClientCacheOptions};
 use super::instruments::ClientInstruments;
 use super::monitored::{ClientCore, MonitoredRedisConnection};
 use crate::context::ContextFactory;
@@ -119,14 +120,43 @@ impl RedisContextFactory {
         )
         .with_label_name(label)
         .with_telemetry(telemetry, &self.core.pool.address());
+        let core = ClientCore::new(self.core.pool.clone(), instruments);
+        if let Some(cache) = self.core.cache.get() {
+            // The cache's metrics carry the label too: a new one with the same settings.
+            let cache =
+                ClientCache::new(self.core.pool.clone(), cache.options(), &core.instruments);
+            let _ = core.cache.set(cache);
+        }
         RedisContextFactory {
-            core: Arc::new(ClientCore::new(self.core.pool.clone(), instruments)),
+            core: Arc::new(core),
         }
     }
 
     /// The `redis_client_name` label of the factory's metrics.
     pub fn redis_client_name(&self) -> &str {
         self.core.instruments.label_name()
+    }
+
+    /// Turns on client-side caching of GET, MGET and HGET replies for every handle of this
+    /// factory (and its clones): see the README's *Client-side caching*. The first call
+    /// wins. Needs a backend with [`PoolBackend::subscriber`] on a RESP3-capable server
+    /// (Redis 6 or later); without one every read simply goes to the server.
+    ///
+    /// Cluster clients are left without one: one tracking connection cannot hear the
+    /// invalidations of every node.
+    pub fn with_client_cache(self, options: ClientCacheOptions) -> Self {
+        if self.core.instruments.redis_type() == names::TYPE_CLUSTER {
+            tracing::warn!(client = %self.name(), "client_cache is not supported on cluster clients; ignored");
+            return self;
+        }
+        let cache = ClientCache::new(self.core.pool.clone(), options, &self.core.instruments);
+        let _ = self.core.cache.set(cache);
+        self
+    }
+
+    /// How many keys the client-side cache holds now; `None` without one.
+    pub fn client_cache_keys(&self) -> Option<usize> {
+        self.core.cache.get().map(|cache| cache.len())
     }
 
     /// The context name.
@@ -137,6 +167,18 @@ impl RedisContextFactory {
     /// The pool behind the factory.
     pub fn pool(&self) -> &Arc<dyn PoolBackend> {
         &self.core.pool
+    }
+
+    /// A Pub/Sub [`Subscriber`](crate::Subscriber) outside any request (its commands are
+    /// measured but make no spans), with a connection of its own counted against
+    /// `max_connections`.
+    pub async fn pubsub(&self) -> crate::Result<super::pubsub::Subscriber> {
+        super::pubsub::Subscriber::open(
+            self.core.clone(),
+            self.core.instruments.client_name().clone(),
+            SpanContext::detached(),
+        )
+        .await
     }
 
     /// A handle outside any request: its commands are measured but make no spans.

@@ -53,7 +53,9 @@ impl Marks {
                 in_multi: false,
                 ..self
             },
-            CommandClass::ChangesConnection => Marks {
+            // A receiving command is refused before it is sent; were it sent, the
+            // connection would be changed for good.
+            CommandClass::ChangesConnection | CommandClass::Subscribes => Marks {
                 changed: true,
                 ..self
             },

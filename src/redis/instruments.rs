@@ -220,6 +220,15 @@ impl ClientInstruments {
         self.redis_type
     }
 
+    /// The labels naming the client on every metric: name, database, type.
+    pub(crate) fn client_labels(&self) -> [(&'static str, &str); 3] {
+        [
+            (names::LABEL_CLIENT_NAME, &*self.label_name),
+            (names::LABEL_DATABASE, &self.database),
+            (names::LABEL_TYPE, self.redis_type),
+        ]
+    }
+
     /// The instruments for pipelines, made on first use.
     pub(crate) fn pipeline(&self) -> &Arc<CommandInstruments> {
         self.pipeline.get_or_init(|| {

@@ -10,10 +10,11 @@ use arc_swap::ArcSwap;
 use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, RedisResult, ToRedisArgs, Value};
 
+use super::client_cache::{ClientCache, Served};
 use super::handle_state::{lost_error, nested_multi_error, unexpected_abort_error, Marks, Own};
 use super::instruments::{ActiveRequest, ClientInstruments, CommandInstruments};
 use super::pipeline::MonitoredPipeline;
-use crate::command::{classify, command_name, display_name, CommandClass};
+use crate::command::{classify, command_name, display_name, refused_on_handle, CommandClass};
 use crate::error::in_context;
 use crate::pool::{PoolBackend, PooledConnection};
 use crate::sink::names;
@@ -24,6 +25,8 @@ use crate::telemetry::{self, ErrorClass};
 pub(crate) struct ClientCore {
     pub(crate) pool: Arc<dyn PoolBackend>,
     pub(crate) instruments: ClientInstruments,
+    // Set when `client_cache` is on.
+    pub(crate) cache: std::sync::OnceLock<Arc<ClientCache>>,
     // Span tags built once and lent to every span.
     namespace_tag: TagValue,
     // The server tags, rebuilt only when the pool's address changes (a sentinel pool's
@@ -63,6 +66,7 @@ impl ClientCore {
             address_tags: ArcSwap::from_pointee(AddressTags::new(pool.address())),
             pool,
             instruments,
+            cache: std::sync::OnceLock::new(),
         }
     }
 
@@ -200,6 +204,15 @@ impl MonitoredRedisConnection {
         &self.name
     }
 
+    /// A Pub/Sub [`Subscriber`](crate::Subscriber) of this handle's client, with a
+    /// connection of its own (counted against `max_connections`); its (un)subscribe
+    /// commands are spans under this handle's span. SUBSCRIBE and friends sent on the
+    /// handle itself are refused: their messages would be lost.
+    pub async fn pubsub(&self) -> crate::Result<super::pubsub::Subscriber> {
+        super::pubsub::Subscriber::open(self.core.clone(), self.name.clone(), self.span.clone())
+            .await
+    }
+
     /// A named pipeline: one span `<name>.pipeline_<pipeline name>`, metrics with
     /// `redis_command="pipeline"`. As in baseplate.py, a standalone client's pipeline is
     /// atomic (MULTI/EXEC) unless [`non_atomic`](MonitoredPipeline::non_atomic) is called,
@@ -320,7 +333,7 @@ impl MonitoredRedisConnection {
 }
 
 /// The child span of a command, if anyone observes spans.
-fn command_span(
+pub(super) fn command_span(
     core: &ClientCore,
     name: &Arc<str>,
     parent: &SpanContext,
@@ -387,6 +400,10 @@ impl Connections {
         // A command cut off earlier left its connection unfinished: close it first.
         self.own.settle();
         let class = classify(cmd);
+        if class == CommandClass::Subscribes {
+            // Whatever the handle's state: never on a connection that answers commands.
+            return Err(refused_on_handle(cmd));
+        }
         let result = match &mut self.own {
             Own::Pinned { conn, marks } => run_pinned(conn, marks, class, cmd).await,
             Own::Lost(lost) => {
@@ -410,6 +427,7 @@ impl Connections {
                     })
                     .await;
                 }
+                CommandClass::Subscribes => return Err(refused_on_handle(cmd)),
                 CommandClass::BeginsState | CommandClass::ChangesConnection => {
                     // Until the command is through, what it begins counts as lost: if this
                     // future is dropped, the connection goes with it (closed, as unfinished).
@@ -433,6 +451,12 @@ impl Connections {
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
+        if let Some(cmd) = pipeline
+            .cmd_iter()
+            .find(|cmd| classify(cmd) == CommandClass::Subscribes)
+        {
+            return Err(refused_on_handle(cmd));
+        }
         self.own.settle();
         let atomic = pipeline.is_transaction();
         let before = self.own.marks();
@@ -479,6 +503,40 @@ impl Connections {
         };
         self.own.settle();
         refuse_unexpected_abort(atomic, before, result)
+    }
+
+    /// Runs one command of a client with a cache: reads it can answer are answered there
+    /// (or fetched so that it can), the keys of other commands are dropped from it.
+    async fn route_cached(
+        &mut self,
+        cache: &ClientCache,
+        pool: &dyn PoolBackend,
+        cmd: &Cmd,
+        measurement: &mut Measurement<'_>,
+    ) -> RedisResult<Value> {
+        if ClientCache::handles(cmd) {
+            // Inside WATCH/MULTI a read belongs to the transaction.
+            if matches!(self.own, Own::Free) {
+                let served = cache.read(cmd).await;
+                measurement.tag_cache_hit(matches!(served, Served::Hit(_)));
+                match served {
+                    Served::Hit(value) => return Ok(value),
+                    Served::Fetched(result) => return result,
+                    Served::Pass => {
+                        // Read elsewhere, the reply may be newer than what the cache holds
+                        // (its invalidation still on the way): drop those keys.
+                        let result = self.route_command(pool, cmd).await;
+                        cache.written(cmd);
+                        return result;
+                    }
+                }
+            }
+            return self.route_command(pool, cmd).await;
+        }
+        cache.written(cmd);
+        let result = self.route_command(pool, cmd).await;
+        cache.written(cmd);
+        result
     }
 
     /// A shared connection whose socket failed is given back for closing; the next command
@@ -593,7 +651,7 @@ impl Drop for MonitoredRedisConnection {
 
 /// A reply that may carry Redis error replies inside it: the `redis` crate hands error
 /// replies back as `Value::ServerError` and only turns them into `Err` when converting.
-trait Reply {
+pub(super) trait Reply {
     fn server_error(&self) -> Option<&redis::ServerError>;
 }
 
@@ -620,7 +678,7 @@ impl Reply for Vec<Value> {
 /// A guard rather than an `async fn` wrapping the command's future: the caller awaits that
 /// future in its own state, so the boxed future of every command stays small (an `async fn`
 /// taking a future keeps room for it twice).
-struct Measurement<'a> {
+pub(super) struct Measurement<'a> {
     instruments: &'a CommandInstruments,
     span: Option<LeafSpan>,
     started: Instant,
@@ -629,7 +687,7 @@ struct Measurement<'a> {
 }
 
 impl<'a> Measurement<'a> {
-    fn start(instruments: &'a CommandInstruments, span: Option<LeafSpan>) -> Self {
+    pub(super) fn start(instruments: &'a CommandInstruments, span: Option<LeafSpan>) -> Self {
         let active = instruments.start();
         // One clock reading serves the span and the latency metric, at each end.
         let started = span.as_ref().map_or_else(Instant::now, LeafSpan::started);
@@ -641,8 +699,18 @@ impl<'a> Measurement<'a> {
         }
     }
 
+    /// Tags the span with whether the client-side cache answered.
+    fn tag_cache_hit(&mut self, hit: bool) {
+        if let Some(span) = self.span.as_mut() {
+            span.set_tags(&[(
+                crate::sink::names::TAG_CLIENT_CACHE_HIT,
+                &TagValue::from(hit),
+            )]);
+        }
+    }
+
     /// Records how the command ended.
-    fn finish<T: Reply>(mut self, result: &RedisResult<T>) {
+    pub(super) fn finish<T: Reply>(mut self, result: &RedisResult<T>) {
         let ended = Instant::now();
         let server_error = result.as_ref().ok().and_then(Reply::server_error);
         let failure = match (result, server_error) {
@@ -694,11 +762,15 @@ impl ConnectionLike for MonitoredRedisConnection {
             let core: &ClientCore = core;
             let instruments = core.instruments.command(command_name(cmd));
             let span = command_span(core, name, span, &instruments, cmd);
-            let measurement = Measurement::start(&instruments, span);
-            let result = conns
-                .route_command(core.pool.as_ref(), cmd)
-                .await
-                .map_err(|err| in_context(err, || display_name(cmd), &core.pool.address()));
+            let mut measurement = Measurement::start(&instruments, span);
+            let result = match core.cache.get() {
+                None => conns.route_command(core.pool.as_ref(), cmd).await,
+                Some(cache) => {
+                    Box::pin(conns.route_cached(cache, core.pool.as_ref(), cmd, &mut measurement))
+                        .await
+                }
+            }
+            .map_err(|err| in_context(err, || display_name(cmd), &core.pool.address()));
             measurement.finish(&result);
             result
         })
@@ -736,10 +808,18 @@ impl ConnectionLike for MonitoredRedisConnection {
                 span
             });
             let measurement = Measurement::start(instruments, span);
+            let cache = core.cache.get();
+            // Writes through this client drop the keys they name from its cache.
+            if let Some(cache) = cache {
+                cache.pipeline_written(pipeline);
+            }
             let result = conns
                 .route_pipeline(core.pool.as_ref(), pipeline, offset, count)
                 .await
                 .map_err(|err| in_context(err, || pipeline_name(pipeline), &core.pool.address()));
+            if let Some(cache) = cache {
+                cache.pipeline_written(pipeline);
+            }
             measurement.finish(&result);
             result
         })

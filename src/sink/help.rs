@@ -206,6 +206,65 @@ pub(crate) const DESCRIPTIONS: &[Description] = &[
         kind: Kind::Gauge,
         seconds: false,
         help: "Open connections of the pool",
+    },    Description {
+        name: names::PUBSUB_MESSAGES_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Pub/Sub messages received, by subscription (channel or pattern)",
+    },
+    Description {
+        name: names::PUBSUB_SUBSCRIPTIONS,
+        kind: Kind::Gauge,
+        seconds: false,
+        help: "Channels and patterns a subscriber is subscribed to",
+    },
+    Description {
+        name: names::PUBSUB_RECONNECTS_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Times a subscriber reconnected and resubscribed",
+    },
+    Description {
+        name: names::PUBSUB_RECONNECT_GAP_SECONDS,
+        kind: Kind::Histogram,
+        seconds: false,
+        help: "How long a subscriber was not subscribed while it reconnected, in seconds",
+    },
+    Description {
+        name: names::CLIENT_CACHE_HITS_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Reads served from the client-side cache",
+    },
+    Description {
+        name: names::CLIENT_CACHE_MISSES_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Cacheable reads sent to the server",
+    },
+    Description {
+        name: names::CLIENT_CACHE_INVALIDATIONS_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Keys the server invalidated in the client-side cache",
+    },
+    Description {
+        name: names::CLIENT_CACHE_EVICTIONS_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Keys evicted from the client-side cache by its size or TTL bound",
+    },
+    Description {
+        name: names::CLIENT_CACHE_FLUSHES_TOTAL,
+        kind: Kind::Counter,
+        seconds: false,
+        help: "Times the whole client-side cache was flushed (its tracking connection was lost)",
+    },
+    Description {
+        name: names::CLIENT_CACHE_KEYS,
+        kind: Kind::Gauge,
+        seconds: false,
+        help: "Keys held in the client-side cache",
     },
 ];
 
@@ -226,6 +285,10 @@ pub(crate) const FIXED_BUCKETS: &[(&str, &[f64])] = &[
         names::CONNECTION_TIME_BUCKETS,
     ),
     (names::POOL_WAIT_SECONDS, names::CONNECTION_TIME_BUCKETS),
+    (
+        names::PUBSUB_RECONNECT_GAP_SECONDS,
+        names::CONNECTION_TIME_BUCKETS,
+    ),
     (
         names::OTEL_CONNECTION_CREATE_TIME,
         names::CONNECTION_TIME_BUCKETS,

@@ -7,6 +7,34 @@ pub const REQUESTS_TOTAL: &str = "redis_client_requests_total";
 /// Gauge of commands and pipelines in flight.
 pub const ACTIVE_REQUESTS: &str = "redis_client_active_requests";
 
+/// Counter of Pub/Sub messages received, by subscription ([`LABEL_PUBSUB_SUBSCRIPTION`],
+/// [`LABEL_PUBSUB_KIND`]) and client labels.
+pub const PUBSUB_MESSAGES_TOTAL: &str = "redis_client_pubsub_messages_total";
+/// Gauge of the channels and patterns the client's subscribers are subscribed to.
+pub const PUBSUB_SUBSCRIPTIONS: &str = "redis_client_pubsub_subscriptions";
+/// Counter of subscriber reconnections (each one resubscribed to everything).
+pub const PUBSUB_RECONNECTS_TOTAL: &str = "redis_client_pubsub_reconnects_total";
+/// Histogram of how long subscribers were disconnected, from the loss of the connection
+/// to the end of resubscribing, in seconds: messages published then were not received.
+pub const PUBSUB_RECONNECT_GAP_SECONDS: &str = "redis_client_pubsub_reconnect_gap_seconds";
+
+/// Counter of reads answered from the client-side cache.
+pub const CLIENT_CACHE_HITS_TOTAL: &str = "redis_client_cache_hits_total";
+/// Counter of cacheable reads the client-side cache could not answer.
+pub const CLIENT_CACHE_MISSES_TOTAL: &str = "redis_client_cache_misses_total";
+/// Counter of cached keys the server invalidated.
+pub const CLIENT_CACHE_INVALIDATIONS_TOTAL: &str = "redis_client_cache_invalidations_total";
+/// Counter of cached keys dropped to stay within `client_cache_max_keys`.
+pub const CLIENT_CACHE_EVICTIONS_TOTAL: &str = "redis_client_cache_evictions_total";
+/// Counter of whole-cache flushes (tracking connection lost or replaced, FLUSHALL).
+pub const CLIENT_CACHE_FLUSHES_TOTAL: &str = "redis_client_cache_flushes_total";
+/// Gauge of the keys held in the client-side cache.
+pub const CLIENT_CACHE_KEYS: &str = "redis_client_cache_keys";
+
+/// Span tag of a cacheable read on a client with `client_cache`: whether the client-side
+/// cache answered it (`true`) or the server did (`false`).
+pub const TAG_CLIENT_CACHE_HIT: &str = "redis.client_cache.hit";
+
 /// Gauge: the pool's size limit (Prometheus name).
 pub const POOL_MAX_SIZE: &str = "redis_client_pool_max_size";
 /// Gauge: free slots, `max size - in use` (Prometheus name). The name says "idle", but
@@ -45,6 +73,12 @@ pub const LABEL_SUCCESS: &str = "redis_success";
 pub const LABEL_POOL: &str = "redis_pool";
 /// Tag of the runtime metrics: the client's context name.
 pub const LABEL_CLIENT: &str = "client";
+
+/// Label of Pub/Sub message counts: the subscription the message came through (the
+/// channel subscribed to, or the pattern), never the channel of a pattern match.
+pub const LABEL_PUBSUB_SUBSCRIPTION: &str = "redis_pubsub_subscription";
+/// Label of Pub/Sub message counts: `channel`, `pattern` or `shard`.
+pub const LABEL_PUBSUB_KIND: &str = "redis_pubsub_kind";
 
 /// `redis_command` value for pipelines.
 pub const COMMAND_PIPELINE: &str = "pipeline";

@@ -124,6 +124,29 @@ fn unique_dir(kind: &str) -> PathBuf {
 
 /// Polls `check` every 50 ms until it holds, for at most `limit`; panics with `what` if it
 /// never does.
+/// The hash slot of `key` (CRC16/XMODEM of the key or its `{hash tag}`, mod 16384).
+pub fn slot(key: &str) -> u16 {
+    let hashed = match key.find('{') {
+        Some(open) => match key[open + 1..].find('}') {
+            Some(len) if len > 0 => &key[open + 1..open + 1 + len],
+            _ => key,
+        },
+        None => key,
+    };
+    let mut crc: u16 = 0;
+    for &byte in hashed.as_bytes() {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
 pub fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {

@@ -29,6 +29,7 @@ macro_rules! conformance_suite {
             message_queue_round_trip, blpop_wakes_on_push, blpop_fractional_timeout,
             blpop_timeout_errors, expiry_is_real, binary_safe_values, empty_values,
             zrev_ranges, zrange_by_lex,
+            pubsub_channel_round_trip, pubsub_glob_patterns, pubsub_unsubscribe_stops_delivery,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -1487,4 +1488,192 @@ pub async fn empty_values(b: &dyn PoolBackend) {
     let _: () = c.set("", "empty key").await.unwrap();
     assert_eq!(q::<String>(&mut c, &["GET", ""]).await, "empty key");
     let _: i64 = c.del(&["", k][..]).await.unwrap();
+}
+
+// --- Pub/Sub: `PoolBackend::subscriber` connections and PUBLISH ---
+
+type Pushes = tokio::sync::mpsc::UnboundedReceiver<redis::PushInfo>;
+
+async fn subscriber(b: &dyn PoolBackend) -> (PooledConnection, Pushes) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    (b.subscriber(tx).await.unwrap(), rx)
+}
+
+/// The next message push (confirmations skipped), as (kind, data as byte strings).
+async fn next_message(rx: &mut Pushes) -> (redis::PushKind, Vec<Vec<u8>>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let push = tokio::time::timeout(left, rx.recv())
+            .await
+            .expect("a message within 5 s")
+            .expect("subscriber connection open");
+        if matches!(
+            push.kind,
+            redis::PushKind::Message | redis::PushKind::PMessage
+        ) {
+            let data = push
+                .data
+                .into_iter()
+                .map(|v| match v {
+                    Value::BulkString(b) => b,
+                    other => panic!("unexpected push part {other:?}"),
+                })
+                .collect();
+            return (push.kind, data);
+        }
+        assert_ne!(push.kind, redis::PushKind::Disconnection);
+    }
+}
+
+async fn publish(c: &mut PooledConnection, channel: &[u8], payload: &[u8]) -> i64 {
+    cmd(&[b"PUBLISH", channel, payload])
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+pub async fn pubsub_channel_round_trip(b: &dyn PoolBackend) {
+    let (mut sub, mut rx) = subscriber(b).await;
+    let mut c = b.shared().await.unwrap();
+    let _: () = cmd(&[
+        b"SUBSCRIBE",
+        b"pubsub_channel_round_trip:a",
+        b"pubsub_channel_round_trip:b",
+    ])
+    .query_async(&mut sub)
+    .await
+    .unwrap();
+    let payload: Vec<u8> = (0..=255u8).chain(*b"\r\n\0end").collect();
+    assert_eq!(
+        publish(&mut c, b"pubsub_channel_round_trip:b", &payload).await,
+        1
+    );
+    assert_eq!(
+        publish(&mut c, b"pubsub_channel_round_trip:a", b"").await,
+        1
+    );
+    assert_eq!(
+        publish(&mut c, b"pubsub_channel_round_trip:other", b"x").await,
+        0
+    );
+    assert_eq!(
+        next_message(&mut rx).await,
+        (
+            redis::PushKind::Message,
+            vec![b"pubsub_channel_round_trip:b".to_vec(), payload]
+        )
+    );
+    assert_eq!(
+        next_message(&mut rx).await,
+        (
+            redis::PushKind::Message,
+            vec![b"pubsub_channel_round_trip:a".to_vec(), Vec::new()]
+        )
+    );
+    let pong: String = redis::cmd("PING").query_async(&mut sub).await.unwrap();
+    assert_eq!(pong, "PONG");
+}
+
+pub async fn pubsub_glob_patterns(b: &dyn PoolBackend) {
+    let (mut sub, mut rx) = subscriber(b).await;
+    let mut c = b.shared().await.unwrap();
+    let _: () = cmd(&[
+        b"PSUBSCRIBE",
+        b"pubsub_glob_patterns:h?llo",
+        b"pubsub_glob_patterns:[xy]*",
+    ])
+    .query_async(&mut sub)
+    .await
+    .unwrap();
+    let _: () = cmd(&[b"SUBSCRIBE", b"pubsub_glob_patterns:hello"])
+        .query_async(&mut sub)
+        .await
+        .unwrap();
+    // One channel subscription and one pattern match: two deliveries, channel first.
+    assert_eq!(
+        publish(&mut c, b"pubsub_glob_patterns:hello", b"1").await,
+        2
+    );
+    assert_eq!(
+        publish(&mut c, b"pubsub_glob_patterns:hallo", b"2").await,
+        1
+    );
+    assert_eq!(publish(&mut c, b"pubsub_glob_patterns:yes", b"3").await, 1);
+    assert_eq!(publish(&mut c, b"pubsub_glob_patterns:zed", b"4").await, 0);
+    assert_eq!(
+        publish(&mut c, b"pubsub_glob_patterns:heello", b"5").await,
+        0
+    );
+    let expected = [
+        (
+            redis::PushKind::Message,
+            vec!["pubsub_glob_patterns:hello", "1"],
+        ),
+        (
+            redis::PushKind::PMessage,
+            vec![
+                "pubsub_glob_patterns:h?llo",
+                "pubsub_glob_patterns:hello",
+                "1",
+            ],
+        ),
+        (
+            redis::PushKind::PMessage,
+            vec![
+                "pubsub_glob_patterns:h?llo",
+                "pubsub_glob_patterns:hallo",
+                "2",
+            ],
+        ),
+        (
+            redis::PushKind::PMessage,
+            vec![
+                "pubsub_glob_patterns:[xy]*",
+                "pubsub_glob_patterns:yes",
+                "3",
+            ],
+        ),
+    ];
+    for (kind, data) in expected {
+        let data: Vec<Vec<u8>> = data.iter().map(|d| d.as_bytes().to_vec()).collect();
+        assert_eq!(next_message(&mut rx).await, (kind, data));
+    }
+}
+
+pub async fn pubsub_unsubscribe_stops_delivery(b: &dyn PoolBackend) {
+    let (mut sub, mut rx) = subscriber(b).await;
+    let mut c = b.shared().await.unwrap();
+    let k = b"pubsub_unsubscribe_stops_delivery:ch";
+    let _: () = cmd(&[b"SUBSCRIBE", k]).query_async(&mut sub).await.unwrap();
+    let _: () = cmd(&[b"PSUBSCRIBE", b"pubsub_unsubscribe_stops_delivery:*"])
+        .query_async(&mut sub)
+        .await
+        .unwrap();
+    assert_eq!(publish(&mut c, k, b"both").await, 2);
+    let _: () = cmd(&[b"UNSUBSCRIBE"]).query_async(&mut sub).await.unwrap();
+    assert_eq!(publish(&mut c, k, b"pattern only").await, 1);
+    let _: () = cmd(&[b"PUNSUBSCRIBE", b"pubsub_unsubscribe_stops_delivery:*"])
+        .query_async(&mut sub)
+        .await
+        .unwrap();
+    assert_eq!(publish(&mut c, k, b"nobody").await, 0);
+    let mut payloads = Vec::new();
+    for _ in 0..3 {
+        let (_, data) = next_message(&mut rx).await;
+        payloads.push(data.last().unwrap().clone());
+    }
+    assert_eq!(payloads, [&b"both"[..], b"both", b"pattern only"]);
+    // A dropped subscriber receives nothing more.
+    drop(sub);
+    let dropped = async {
+        for _ in 0..50 {
+            if publish(&mut c, k, b"after drop").await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("a dropped subscriber still receives");
+    };
+    dropped.await;
 }

@@ -22,6 +22,7 @@ fn connection_command(name: &str) -> Option<i32> {
         "watch" => -2,
         "unwatch" => 1,
         "blpop" | "brpop" => -3,
+        "publish" => 3,
         _ => return None,
     })
 }
@@ -185,6 +186,7 @@ impl InMemoryConnection {
                 Value::Okay
             }
             "exec" => return self.exec(ks),
+            "publish" => commands::int(self.store.broker.publish(&args[1], &args[2])),
             "blpop" | "brpop" => {
                 // Inside a transaction a blocking pop does not block.
                 let keys = &args[1..args.len() - 1];

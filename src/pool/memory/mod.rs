@@ -12,7 +12,8 @@
 //! GETDEL, INCR, INCRBY, DECR, DECRBY, INCRBYFLOAT, APPEND, STRLEN, GETRANGE; LPUSH, RPUSH,
 //! LPOP, RPOP, LLEN, LRANGE, LINDEX, LSET, LREM, LTRIM, BLPOP, BRPOP; HSET, HMSET, HSETNX,
 //! HGET, HMGET, HGETALL, HDEL, HEXISTS, HLEN, HKEYS, HVALS, HINCRBY; SADD, SREM, SMEMBERS,
-//! SISMEMBER, SCARD; ZADD, ZINCRBY, ZSCORE, ZRANGE (rank, BYSCORE, BYLEX, REV, LIMIT,
+//! SISMEMBER, SCARD; PUBLISH, and SUBSCRIBE, PSUBSCRIBE (glob patterns), UNSUBSCRIBE,
+//! PUNSUBSCRIBE through [`PoolBackend::subscriber`]; ZADD, ZINCRBY, ZSCORE, ZRANGE (rank, BYSCORE, BYLEX, REV, LIMIT,
 //! WITHSCORES), ZRANGEBYSCORE, ZREVRANGE, ZREVRANGEBYSCORE, ZRANGEBYLEX, ZREVRANGEBYLEX,
 //! ZREM, ZCARD; MULTI, EXEC, DISCARD, WATCH, UNWATCH. Scripts (EVAL, EVALSHA, SCRIPT,
 //! FCALL, FUNCTION — what `redis::Script` sends) get an error naming `memory://` and what to
@@ -31,6 +32,7 @@
 mod blocking;
 mod commands;
 mod connection;
+mod pubsub;
 mod store;
 
 use std::collections::HashMap;
@@ -41,8 +43,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 
 use self::connection::InMemoryConnection;
+use self::pubsub::InMemorySubscriber;
 use self::store::{Store, DATABASES};
-use super::{PoolBackend, PoolState, PooledConnection};
+use super::{PoolBackend, PoolState, PooledConnection, PushSender};
 use crate::{Error, Result};
 
 /// The pool size reported by default, as a real pool's default `max_connections`.
@@ -172,6 +175,17 @@ impl PoolBackend for InMemoryBackend {
 
     async fn exclusive(&self) -> Result<PooledConnection> {
         let conn = self.connection()?;
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+        let in_use = self.in_use.clone();
+        Ok(PooledConnection::with_release(conn, move |_| {
+            in_use.fetch_sub(1, Ordering::Relaxed);
+        }))
+    }
+
+    /// A subscriber of this backend's store: PUBLISH on any backend sharing the store
+    /// reaches it. Counted as in use while it lives.
+    async fn subscriber(&self, pushes: PushSender) -> Result<PooledConnection> {
+        let conn = InMemorySubscriber::new(self.store.clone(), pushes);
         self.in_use.fetch_add(1, Ordering::Relaxed);
         let in_use = self.in_use.clone();
         Ok(PooledConnection::with_release(conn, move |_| {

@@ -165,6 +165,8 @@ pub(crate) struct Store {
     keyspace: Mutex<Keyspace>,
     /// Signalled whenever a list may have gained elements, to wake blocked pops.
     pub(crate) pushed: Notify,
+    /// Pub/Sub subscribers of this store.
+    pub(crate) broker: super::pubsub::Broker,
 }
 
 impl Store {
@@ -176,6 +178,7 @@ impl Store {
                 clock: 0,
             }),
             pushed: Notify::new(),
+            broker: Default::default(),
         }
     }
 

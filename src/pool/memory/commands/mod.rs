@@ -18,6 +18,7 @@ use redis::Value;
 
 use super::store::{now_ms, Data, Db, Entry, Keyspace};
 
+pub(crate) use keys::glob_match;
 pub(crate) use lists::{blocking_timeout, pop_first_nonempty};
 
 /// A handler's result: `Err` carries an error reply, so `?` can bail out with one.
