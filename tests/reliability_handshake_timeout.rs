@@ -77,7 +77,16 @@ async fn the_handshake_with_a_busy_server_is_bounded_by_the_socket_timeout() {
     assert_eq!(pool.state().open, 0);
 
     sleeper.join().unwrap();
-    let value: Option<String> = factory.connection().get("k").await.unwrap();
+    // Once the server is free the client recovers by itself. A loaded machine can still make
+    // one handshake miss its 200 ms, so the first success within 2 s counts.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let value: Option<String> = loop {
+        match factory.connection().get("k").await {
+            Ok(value) => break value,
+            Err(err) => assert!(Instant::now() < deadline, "no recovery: {err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(value.as_deref(), Some("v"));
     let names: String = server.query(&["CLIENT", "LIST"]);
     assert!(names.contains("name=handshake-test"), "{names}");
