@@ -106,7 +106,10 @@ fn gets(
 ) -> Result<(), String> {
     runtime.block_on(async {
         for _ in 0..count {
-            let _: Option<Vec<u8>> = cmd.query_async(&mut *conn).await.map_err(|e| e.to_string())?;
+            let _: Option<Vec<u8>> = cmd
+                .query_async(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     })

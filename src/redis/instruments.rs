@@ -14,6 +14,9 @@ use std::ops::Deref;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
+use redis::Cmd;
+
+use crate::command::{classify, CommandClass};
 use crate::sink::{key, names, Counter, Gauge, Histogram, MetricsSink, NoopSink};
 use crate::span::TagValue;
 use crate::telemetry::{ErrorClass, OperationDuration, OperationTarget, TelemetryOptions};
@@ -106,6 +109,18 @@ pub(crate) struct ClientInstruments {
 pub(crate) enum Instruments<'a> {
     Known(&'a CommandInstruments),
     Other(Arc<CommandInstruments>),
+}
+
+impl Instruments<'_> {
+    /// How `cmd` (the command these instruments measure) is routed. Every command with a
+    /// slot of its own is ordinary (a test checks it), so the common commands are not
+    /// parsed a second time.
+    pub(crate) fn class(&self, cmd: &Cmd) -> CommandClass {
+        match self {
+            Instruments::Known(_) => CommandClass::Ordinary,
+            Instruments::Other(_) => classify(cmd),
+        }
+    }
 }
 
 impl Deref for Instruments<'_> {
@@ -396,6 +411,7 @@ fn as_refs<'a>(
 #[cfg(test)]
 mod tests {
     use super::{known_slot, KNOWN};
+    use crate::command::{classify, CommandClass};
 
     #[test]
     fn known_commands_are_found_in_any_case() {
@@ -408,6 +424,16 @@ mod tests {
             );
         }
         assert_eq!(known_slot(b"gEt"), Some(0));
+    }
+
+    #[test]
+    fn known_commands_are_ordinary() {
+        // `Instruments::class` relies on it: a blocking or state-changing command given a
+        // slot would be routed to the shared connection.
+        for name in KNOWN {
+            let cmd = redis::cmd(name).arg("key").arg(0).clone();
+            assert_eq!(classify(&cmd), CommandClass::Ordinary, "{name}");
+        }
     }
 
     #[test]

@@ -396,10 +396,14 @@ impl Connections {
     }
 
     /// Runs one command on the connection its class needs.
-    async fn route_command(&mut self, pool: &dyn PoolBackend, cmd: &Cmd) -> RedisResult<Value> {
+    async fn route_command(
+        &mut self,
+        pool: &dyn PoolBackend,
+        cmd: &Cmd,
+        class: CommandClass,
+    ) -> RedisResult<Value> {
         // A command cut off earlier left its connection unfinished: close it first.
         self.own.settle();
-        let class = classify(cmd);
         if class == CommandClass::Subscribes {
             // Whatever the handle's state: never on a connection that answers commands.
             return Err(refused_on_handle(cmd));
@@ -512,6 +516,7 @@ impl Connections {
         cache: &ClientCache,
         pool: &dyn PoolBackend,
         cmd: &Cmd,
+        class: CommandClass,
         measurement: &mut Measurement<'_>,
     ) -> RedisResult<Value> {
         if ClientCache::handles(cmd) {
@@ -525,16 +530,16 @@ impl Connections {
                     Served::Pass => {
                         // Read elsewhere, the reply may be newer than what the cache holds
                         // (its invalidation still on the way): drop those keys.
-                        let result = self.route_command(pool, cmd).await;
+                        let result = self.route_command(pool, cmd, class).await;
                         cache.written(cmd);
                         return result;
                     }
                 }
             }
-            return self.route_command(pool, cmd).await;
+            return self.route_command(pool, cmd, class).await;
         }
         cache.written(cmd);
-        let result = self.route_command(pool, cmd).await;
+        let result = self.route_command(pool, cmd, class).await;
         cache.written(cmd);
         result
     }
@@ -762,12 +767,13 @@ impl ConnectionLike for MonitoredRedisConnection {
             let core: &ClientCore = core;
             let instruments = core.instruments.command(command_name(cmd));
             let span = command_span(core, name, span, &instruments, cmd);
+            let class = instruments.class(cmd);
             let mut measurement = Measurement::start(&instruments, span);
             let result = match core.cache.get() {
-                None => conns.route_command(core.pool.as_ref(), cmd).await,
+                None => conns.route_command(core.pool.as_ref(), cmd, class).await,
                 Some(cache) => {
-                    Box::pin(conns.route_cached(cache, core.pool.as_ref(), cmd, &mut measurement))
-                        .await
+                    let pool = core.pool.as_ref();
+                    Box::pin(conns.route_cached(cache, pool, cmd, class, &mut measurement)).await
                 }
             }
             .map_err(|err| in_context(err, || display_name(cmd), &core.pool.address()));
