@@ -388,11 +388,14 @@ impl Connections {
                 conn.discard();
             }
         }
-        let conn = match self.shared.take() {
-            Some(conn) => conn,
-            None => pool.shared().await?,
-        };
-        Ok(self.shared.insert(conn))
+        if self.shared.is_none() {
+            self.shared = Some(pool.shared().await?);
+        }
+        // Used where it lies: moving it out and back in copied it twice per command.
+        match &mut self.shared {
+            Some(conn) => Ok(conn),
+            None => unreachable!("the shared connection was set just above"),
+        }
     }
 
     /// Runs one command on the connection its class needs.
