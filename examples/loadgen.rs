@@ -1419,7 +1419,10 @@ impl Report<'_> {
                 self.args.max_connections
             );
         }
-        let _ = writeln!(out, "\n{READING}\n{MICRO_BENCHMARKS}\n{FROM_THE_ISSUE}");
+        let _ = writeln!(
+            out,
+            "\n{READING}\n{MICRO_BENCHMARKS}\n{INSTRUCTIONS}\n{FROM_THE_ISSUE}"
+        );
         out
     }
 }
@@ -1471,6 +1474,42 @@ cargo bench --bench config           # INI section, client keys, pool_from_confi
 cargo test --test allocations        # the instrumentation allocates nothing per command
 ```
 ";
+
+/// Measured separately, with `examples/callgrind.rs` (its doc says how).
+const INSTRUCTIONS: &str = r#"## Instructions per command (callgrind)
+
+Wall-clock numbers on a loaded machine are noisy; instruction counts are not (repeat runs
+agree within 0.05 %). `examples/callgrind.rs` runs GETs one after another on a private
+`redis-server` (current-thread runtime, real socket I/O), through a raw redis-rs
+`MultiplexedConnection` (no response timeout, like the pool's) or through the client's handle
+with the no-op sink and no observer; callgrind counts only the measured loop:
+
+```sh
+cargo build --release --example callgrind
+for mode in raw handle; do
+  valgrind --tool=callgrind --toggle-collect='*callgrind_measured*' \
+    --callgrind-out-file=callgrind.$mode target/release/examples/callgrind $mode 10000
+done   # instructions per GET = "Collected" / 10000
+callgrind_annotate callgrind.handle | head -40
+```
+
+Measured for issue 16 (lever 3), 10,000 GETs, instructions per GET (client process only; the
+server and the kernel are not counted):
+
+| | raw redis-rs | handle | handle − raw |
+|---|---|---|---|
+| before | 10,165 | 11,591 | +1,426 (+14.0 %) |
+| known commands not classified twice | 10,165 | 11,530 | +1,365 |
+| shared connection used in place, not moved out and back | 10,165 | 11,447 | +1,282 (+12.6 %) |
+
+Where the remaining ~1,280 go (`callgrind_annotate`, handle minus raw): the handle's own
+future (~440: metric handles, in-flight gauge, the two clock readings for the latency, the
+reply check for error replies), the guarded connection (~330: reply-timeout choice, pool
+in-flight count, poison checks), one more boxed future (~130 in malloc/free/memcpy: the
+`ConnectionLike` signature boxes ours, as redis-rs boxes its own), the clock itself (~110), and
+the rest of the difference falls in redis-rs's connection driver, whose code is the same but
+inlined differently in the two builds of it.
+"#;
 
 const FROM_THE_ISSUE: &str = "## Other clients (from the issue, not re-measured)
 
