@@ -1498,14 +1498,17 @@ server and the kernel are not counted):
 
 | | raw redis-rs | handle | handle − raw |
 |---|---|---|---|
-| before | 10,165 | 11,591 | +1,426 (+14.0 %) |
-| known commands not classified twice | 10,165 | 11,530 | +1,365 |
-| shared connection used in place, not moved out and back | 10,165 | 11,447 | +1,282 (+12.6 %) |
+| before (main at 7cbfe64, with the client-side cache check) | 10,165 | 11,695 | +1,530 (+15.1 %) |
+| after: known commands not classified twice; shared connection used in place | 10,165 | 11,530 | +1,365 (+13.4 %) |
 
-Where the remaining ~1,280 go (`callgrind_annotate`, handle minus raw): the handle's own
-future (~440: metric handles, in-flight gauge, the two clock readings for the latency, the
-reply check for error replies), the guarded connection (~330: reply-timeout choice, pool
-in-flight count, poison checks), one more boxed future (~130 in malloc/free/memcpy: the
+Each change alone, measured before the cache was merged: not classifying a command that has a
+slot in the instruments' table (all are ordinary) saved 61; using the shared connection where
+it lies instead of moving it out and back in saved 83.
+
+Where the remaining ~1,370 go (`callgrind_annotate`, handle minus raw): the handle itself
+(~580: the command's metric handles found by name, the cache check, routing on the held shared
+connection, the in-flight gauge, the reply check for error replies), the guarded connection
+(~370: reply-timeout choice, pool in-flight count, poison checks), one more boxed future (~130 in malloc/free/memcpy: the
 `ConnectionLike` signature boxes ours, as redis-rs boxes its own), the clock itself (~110), and
 the rest of the difference falls in redis-rs's connection driver, whose code is the same but
 inlined differently in the two builds of it.
