@@ -474,6 +474,25 @@ impl MobcBackend {
         })
     }
 
+    /// An exclusive slot and a pooled connection for it, first come first served (the shared
+    /// connection's slot is never taken), both within one `pool_timeout` from now.
+    async fn exclusive_lease(&self) -> Result<(OwnedSemaphorePermit, mobc::Connection<Manager>)> {
+        if let Some(sentinels) = &self.sentinels {
+            sentinels.check_if_due();
+        }
+        let deadline = Deadline::now() + self.options.pool_timeout;
+        self.waiting(async {
+            let slot: OwnedSemaphorePermit =
+                tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
+                    .await
+                    .map_err(|_| self.exhausted())?
+                    .map_err(|_| self.exhausted())?;
+            let lease = self.until(deadline, self.checkout_trusted()).await?;
+            Ok((slot, lease))
+        })
+        .await
+    }
+
     /// A checkout that skips (and closes) idle connections that can no longer be trusted,
     /// such as those to a server that is no longer the primary.
     async fn checkout_trusted(&self) -> Result<mobc::Connection<Manager>> {
@@ -621,22 +640,7 @@ impl PoolBackend for MobcBackend {
     }
 
     async fn exclusive(&self) -> Result<PooledConnection> {
-        if let Some(sentinels) = &self.sentinels {
-            sentinels.check_if_due();
-        }
-        let deadline = Deadline::now() + self.options.pool_timeout;
-        let (slot, lease) = self
-            .waiting(async {
-                // First come, first served; the shared connection's slot is never taken.
-                let slot: OwnedSemaphorePermit =
-                    tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
-                        .await
-                        .map_err(|_| self.exhausted())?
-                        .map_err(|_| self.exhausted())?;
-                let lease = self.until(deadline, self.checkout_trusted()).await?;
-                Ok((slot, lease))
-            })
-            .await?;
+        let (slot, lease) = self.exclusive_lease().await?;
         self.counts.exclusive_in_use.fetch_add(1, Ordering::Relaxed);
         let conn = self.guarded(lease.conn.clone(), lease.poison.clone(), Sharing::Exclusive);
         let counts = self.counts.clone();
@@ -665,22 +669,7 @@ impl PoolBackend for MobcBackend {
                 max_connections: self.options.max_connections,
             });
         }
-        if let Some(sentinels) = &self.sentinels {
-            sentinels.check_if_due();
-        }
-        let deadline = Deadline::now() + self.options.pool_timeout;
-        let (slot, mut lease) = self
-            .waiting(async {
-                // As an exclusive checkout: the shared connection's slot is never taken.
-                let slot: OwnedSemaphorePermit =
-                    tokio::time::timeout_at(deadline, self.exclusive_slots.clone().acquire_owned())
-                        .await
-                        .map_err(|_| self.exhausted())?
-                        .map_err(|_| self.exhausted())?;
-                let lease = self.until(deadline, self.checkout_trusted()).await?;
-                Ok((slot, lease))
-            })
-            .await?;
+        let (slot, mut lease) = self.exclusive_lease().await?;
         let (opened, poison) = self.opener.open(Some(pushes)).await?;
         if let Some(driver) = opened.driver.handle() {
             poison.attach_driver(driver.clone());
